@@ -1,0 +1,299 @@
+"""The `binance-mcp` command: `serve` (the default, the stdio MCP server) and `paper` (the paper
+exchange on its own). Errors in the configuration end in one line on stderr and exit code 2.
+
+Heavy imports (the MCP SDK, python-binance, the paper exchange) happen inside the subcommand
+that needs them, so `--help` and `--version` stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import os
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, NoReturn
+
+from binance_mcp import __version__
+from binance_mcp.config import (
+    ENV_API_KEY,
+    ENV_API_SECRET,
+    ENV_FUTURES_URL,
+    ENV_SPOT_URL,
+    ENV_VENUE,
+    ConfigError,
+    resolve_keys,
+    resolve_settings,
+    resolve_state_dir,
+)
+from binance_mcp.logs import setup_logging
+
+PROG = "binance-mcp"
+EXIT_USAGE = 2
+
+log = logging.getLogger("binance_mcp.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse prints the whole usage before an error; one line is easier to read in an MCP
+    host's log, and matches how configuration errors are reported."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(message)
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    raise SystemExit(EXIT_USAGE)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535 (got {value})")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (got {text!r})")
+    return value
+
+
+_ASSET = re.compile(r"[A-Z0-9]{1,20}")
+
+
+def _balance(text: str) -> tuple[str, Decimal]:
+    asset, sep, amount = text.partition("=")
+    asset = asset.strip().upper()
+    if not sep or not _ASSET.fullmatch(asset):
+        raise argparse.ArgumentTypeError(f"expected ASSET=AMOUNT, e.g. USDT=5000 (got {text!r})")
+    try:
+        value = Decimal(amount.strip())
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(
+            f"amount in {text!r} is not a decimal number, e.g. USDT=5000"
+        ) from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"amount in {text!r} must be a decimal >= 0")
+    return asset, value
+
+
+def _balances(pairs: list[tuple[str, Decimal]] | None, flag: str) -> dict[str, Decimal] | None:
+    if not pairs:
+        return None
+    result: dict[str, Decimal] = {}
+    for asset, amount in pairs:
+        if asset in result:
+            _fail(f"argument {flag}: {asset} given more than once")
+        result[asset] = amount
+    return result
+
+
+def _add_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS keeps a subcommand's unset option from overwriting the same option given
+    # before the subcommand (`binance-mcp --venue paper serve`).
+    parser.add_argument(
+        "--venue",
+        default=argparse.SUPPRESS,
+        metavar="VENUE",
+        help=f"live, testnet, demo or paper (wins over {ENV_VENUE}; "
+        "default: paper without API keys, live with them)",
+    )
+    parser.add_argument(
+        "--policy",
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help="policy file (wins over BINANCE_MCP_POLICY; default: the built-in policy)",
+    )
+    _add_state_dir(parser)
+
+
+def _add_state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="state directory (wins over BINANCE_MCP_STATE_DIR; "
+        "default: the platform's user state dir)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="A guarded MCP server (stdio) for Binance spot and USD-M futures, "
+        "with a bundled paper exchange.",
+        epilog="Without a command, runs `serve`. Keys come from BINANCE_API_KEY and "
+        "BINANCE_API_SECRET; logging goes to stderr (BINANCE_MCP_LOG_LEVEL).",
+    )
+    _add_version(parser)
+    _add_server_options(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the MCP server on stdio (the default)",
+        description="Run the MCP server on stdin/stdout, as MCP clients launch it.",
+    )
+    _add_version(serve)
+    _add_server_options(serve)
+
+    paper = commands.add_parser(
+        "paper",
+        help="run the paper exchange alone, for any Binance client",
+        description="Run the Binance-compatible paper exchange in the foreground. Keys come "
+        f"from {ENV_API_KEY}/{ENV_API_SECRET}; without them a pair is generated and shown "
+        "on stderr. The account lives in <state dir>/paper, shared with `serve`.",
+    )
+    _add_version(paper)
+    paper.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    paper.add_argument(
+        "--port", type=_port, default=8800, help="port, 0 for any free one (%(default)s)"
+    )
+    _add_state_dir(paper)
+    paper.add_argument(
+        "--reset", action="store_true", help="start from a fresh account, discarding state"
+    )
+    paper.add_argument("--seed", type=int, default=None, help="random-walk seed (reproducible)")
+    paper.add_argument(
+        "--walk-interval",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between price steps; 0 freezes prices",
+    )
+    paper.add_argument(
+        "--balance",
+        type=_balance,
+        action="append",
+        metavar="ASSET=AMOUNT",
+        help="starting spot balance of a new account, repeatable (e.g. USDT=5000); "
+        "replaces the default balances",
+    )
+    paper.add_argument(
+        "--futures-balance",
+        type=_balance,
+        action="append",
+        metavar="ASSET=AMOUNT",
+        help="starting USD-M futures balance of a new account, repeatable",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        setup_logging()
+        if args.command == "paper":
+            return _run_paper(args)
+        return _run_serve(args)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _stop_on_sigterm() -> None:
+    # MCP hosts stop servers with SIGTERM. Turning it into SIGINT lets the asyncio runner
+    # cancel the main task, so the lifespan unwinds and the paper account is saved.
+    def handler(signum: int, frame: Any) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    settings = resolve_settings(
+        os.environ,
+        venue=getattr(args, "venue", None),
+        policy=getattr(args, "policy", None),
+        state_dir=getattr(args, "state_dir", None),
+    )
+    from binance_mcp.server import build_server
+
+    server = build_server(settings)
+    _stop_on_sigterm()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        log.info("stopped")
+    return 0
+
+
+def _run_paper(args: argparse.Namespace) -> int:
+    api_key, api_secret = resolve_keys(os.environ)
+    state_dir = resolve_state_dir(os.environ, getattr(args, "state_dir", None)) / "paper"
+    spot_balances = _balances(args.balance, "--balance")
+    futures_balances = _balances(args.futures_balance, "--futures-balance")
+
+    from binance_mcp.paper.runner import PaperConfig, serve_forever
+
+    config = PaperConfig(host=args.host, port=args.port, state_dir=state_dir, reset=args.reset)
+    if api_key is not None and api_secret is not None:
+        config.api_key = api_key.get_secret_value()
+        config.api_secret = api_secret.get_secret_value()
+    if args.seed is not None:
+        config.seed = args.seed
+    if args.walk_interval is not None:
+        config.walk_interval = args.walk_interval
+    if spot_balances is not None:
+        config.spot_balances = spot_balances
+    if futures_balances is not None:
+        config.futures_balances = futures_balances
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    generated = (config.api_key, config.api_secret) if api_key is None else None
+
+    def announce(base_url: str) -> None:
+        _announce_paper(base_url, state_dir, generated)
+
+    _stop_on_sigterm()
+    try:
+        asyncio.run(serve_forever(config, on_start=announce))
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG} paper: stopped\n")
+    except OSError as exc:
+        where = f"{args.host}:{args.port}"
+        sys.stderr.write(f"{PROG}: error: paper exchange on {where}: {exc.strerror or exc}\n")
+        return 1
+    return 0
+
+
+def _announce_paper(base: str, state_dir: Path, generated: tuple[str, str] | None) -> None:
+    # Shown regardless of the log level: the user needs the URL (and generated keys) to use it.
+    lines = [
+        f"{PROG} paper: listening on {base}",
+        f"  spot API:    {base}/api",
+        f"  futures API: {base}/fapi",
+        f"  account:     {state_dir}",
+    ]
+    if generated is not None:
+        lines += [
+            "  generated keys for this run (set BINANCE_API_KEY/BINANCE_API_SECRET to choose):",
+            f"  BINANCE_API_KEY={generated[0]}",
+            f"  BINANCE_API_SECRET={generated[1]}",
+        ]
+    else:
+        lines.append("  keys: from BINANCE_API_KEY / BINANCE_API_SECRET")
+    lines.append(
+        f"  use it from binance-mcp: {ENV_VENUE}=paper {ENV_SPOT_URL}={base}/api "
+        f"{ENV_FUTURES_URL}={base}/fapi"
+    )
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()

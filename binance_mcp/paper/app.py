@@ -1,0 +1,254 @@
+"""The paper exchange's HTTP front: Binance's wire rules (API key, HMAC signature over the
+exact query and body, timestamp and recvWindow, weights, error bodies), fault injection, and
+a few `/paper/...` control endpoints for tests and demos."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
+
+from aiohttp import web
+
+from binance_mcp.paper import errors as E
+from binance_mcp.paper.errors import BinanceError, mandatory
+from binance_mcp.paper.faults import Fault
+from binance_mcp.paper.numbers import parse_decimal
+from binance_mcp.paper.params import Params
+from binance_mcp.paper.routing import Endpoint, Routes
+from binance_mcp.paper.spot_routes import SPOT_ROUTES
+from binance_mcp.paper.state import PaperState
+
+log = logging.getLogger("binance_mcp.paper")
+
+SIGNING_PARAMS = frozenset({"timestamp", "recvWindow", "signature"})
+STATE_KEY = web.AppKey("paper_state", PaperState)
+ROUTES_KEY = web.AppKey("paper_routes", dict)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        text=json.dumps(body, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(exc: BinanceError, weight_used: int | None) -> web.Response:
+    headers = dict(exc.headers)
+    if weight_used is not None:
+        headers["X-MBX-USED-WEIGHT-1M"] = str(weight_used)
+    return _json({"code": exc.code, "msg": exc.msg}, exc.status, headers)
+
+
+def _strip_signature(raw: str) -> tuple[str, str | None]:
+    """The raw string without its `signature=` pair, and that signature."""
+    kept, signature = [], None
+    for part in raw.split("&") if raw else []:
+        if part.startswith("signature="):
+            signature = part[len("signature=") :]
+        else:
+            kept.append(part)
+    return "&".join(kept), signature
+
+
+def _check_signature(secret: str, query: str, body: str) -> None:
+    q, sig_q = _strip_signature(query)
+    b, sig_b = _strip_signature(body)
+    signature = sig_q or sig_b
+    if not signature:
+        raise mandatory("signature")
+    # Binance signs totalParams = query string concatenated with the body, exactly as sent.
+    # python-binance signs values before form-encoding them, so the decoded form is also
+    # accepted; both are the same for every value Binance's parameter rules allow.
+    candidates = {q + b, unquote_plus(q) + unquote_plus(b)}
+    given = unquote_plus(signature)
+    for payload in candidates:
+        expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected, given):
+            return
+    raise E.err(E.BAD_SIGNATURE)
+
+
+def _check_timestamp(p: Params, now: int) -> None:
+    timestamp = p.integer("timestamp", required=True)
+    assert timestamp is not None
+    window = p.integer("recvWindow")
+    if window is None:
+        window = 5000
+    if window > 60_000:
+        raise BinanceError(-1131, "recvWindow must be less than 60000")
+    if timestamp > now + 1000:
+        raise BinanceError(
+            -1021, "Timestamp for this request was 1000ms ahead of the server's time."
+        )
+    if now - timestamp > window:
+        raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
+
+
+def _authenticate(
+    state: PaperState, request: web.Request, p: Params, query: str, body: str, now: int
+) -> None:
+    key = request.headers.get("X-MBX-APIKEY")
+    if not key:
+        raise BinanceError(-2014, "API-key format invalid.", status=401)
+    if not hmac.compare_digest(key, state.config.api_key):
+        raise BinanceError(*E.REJECTED_KEY, status=401)
+    if "timestamp" not in p:
+        raise mandatory("timestamp")
+    _check_signature(state.config.api_secret, query, body)
+    _check_timestamp(p, now)
+
+
+async def _read_params(request: web.Request) -> tuple[Params, str, str]:
+    query = request.query_string
+    body = (await request.text()) if request.can_read_body else ""
+    values: dict[str, str] = {}
+    for raw in (query, body):
+        for name, value in parse_qsl(raw, keep_blank_values=True):
+            if name in values:
+                raise BinanceError(-1101, f"Duplicate values for parameter '{name}'.")
+            values[name] = value
+    return Params(values), query, body
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    routes: Routes = request.app[ROUTES_KEY]
+    method, path = request.method, request.path
+    fault = state.faults.take(method, path)
+    if fault is not None and fault.kind == "status":
+        headers = {"Retry-After": "1"} if fault.status in (418, 429) else None
+        internal = {"code": -1001, "msg": "Internal error; unable to process your request."}
+        return _json(internal, fault.status, headers)
+    if fault is not None and fault.kind == "delay":
+        await asyncio.sleep(fault.delay)
+    endpoint: Endpoint | None = routes.get((method, path))
+    if endpoint is None:
+        known = any(p == path for _, p in routes)
+        return _json({"code": -1000, "msg": "Unknown endpoint."}, 405 if known else 404)
+
+    weight_used: int | None = None
+    try:
+        p, query, body = await _read_params(request)
+        now = state.now_ms()
+        with state.lock:
+            weight_used = state.weights.charge(endpoint.weight_of(p), now)
+        extra = set(p.values) - endpoint.params - (SIGNING_PARAMS if endpoint.signed else set())
+        if extra:
+            read = len(p.values) - len(extra)
+            raise BinanceError(
+                -1104,
+                f"Not all sent parameters were read; read '{read}' parameter(s) but was sent '{len(p.values)}'.",
+            )
+        if endpoint.signed:
+            _authenticate(state, request, p, query, body, now)
+        state.requests.append(
+            {
+                "time": now,
+                "method": method,
+                "path": path,
+                "params": {k: v for k, v in p.values.items() if k != "signature"},
+            }
+        )
+        with state.lock:
+            result = endpoint.handler(state, p, now)
+        if endpoint.mutates:
+            await asyncio.to_thread(state.save)
+    except BinanceError as exc:
+        return _error(exc, weight_used)
+
+    if fault is not None and fault.kind == "drop":
+        # The order is in the book; the client never hears so (what doubles naive retries).
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
+    return _json(result, headers={"X-MBX-USED-WEIGHT-1M": str(weight_used)})
+
+
+# ----- control endpoints (not Binance's): tests and demos steer the market through these ----
+
+
+def _control_auth(request: web.Request) -> None:
+    state = request.app[STATE_KEY]
+    key = request.headers.get("X-MBX-APIKEY", "")
+    if not hmac.compare_digest(key, state.config.api_key):
+        raise web.HTTPUnauthorized(text="control endpoints need the account's X-MBX-APIKEY")
+
+
+async def _control_body(request: web.Request) -> dict[str, Any]:
+    _control_auth(request)
+    try:
+        data = await request.json() if request.can_read_body else {}
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="body must be JSON") from exc
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    return data
+
+
+async def control_walk(request: web.Request) -> web.Response:
+    data = await _control_body(request)
+    steps = data.get("steps", 1)
+    if not isinstance(steps, int) or not 1 <= steps <= 100_000:
+        raise web.HTTPBadRequest(text="steps must be an integer from 1 to 100000")
+    state = request.app[STATE_KEY]
+    await asyncio.to_thread(state.step_walk, steps)
+    return _json(
+        {"steps": state.walk.steps, "prices": {s: str(v) for s, v in state.walk.prices.items()}}
+    )
+
+
+async def control_price(request: web.Request) -> web.Response:
+    data = await _control_body(request)
+    state = request.app[STATE_KEY]
+    symbol, price = data.get("symbol"), parse_decimal(str(data.get("price", "")))
+    if symbol not in state.spot_specs or price is None or price <= 0:
+        raise web.HTTPBadRequest(text="need a known symbol and a positive decimal price")
+    state.set_price(symbol, Decimal(price))
+    return _json({"symbol": symbol, "price": str(state.walk.prices[symbol])})
+
+
+async def control_faults(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    if request.method == "DELETE":
+        _control_auth(request)
+        state.faults.clear()
+        return _json({})
+    data = await _control_body(request)
+    try:
+        fault = Fault(
+            path=str(data["path"]),
+            kind=data["kind"],
+            count=int(data.get("count", 1)),
+            method=data.get("method"),
+            status=int(data.get("status", 503)),
+            delay=float(data.get("delay", 0)),
+        )
+        state.faults.arm(fault)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise web.HTTPBadRequest(text=f"bad fault: {exc}") from exc
+    return _json({"armed": data})
+
+
+async def control_requests(request: web.Request) -> web.Response:
+    _control_auth(request)
+    return _json(list(request.app[STATE_KEY].requests))
+
+
+def build_app(state: PaperState, routes: Routes | None = None) -> web.Application:
+    app = web.Application()
+    app[STATE_KEY] = state
+    app[ROUTES_KEY] = routes if routes is not None else dict(SPOT_ROUTES)
+    app.router.add_post("/paper/walk", control_walk)
+    app.router.add_post("/paper/price", control_price)
+    app.router.add_route("*", "/paper/faults", control_faults)
+    app.router.add_get("/paper/requests", control_requests)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app

@@ -1,0 +1,153 @@
+"""Start and stop the paper exchange: in a background thread (for the stdio server and the
+tests) or in the foreground (for `binance-mcp paper`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+log = logging.getLogger("binance_mcp.paper")
+
+DEFAULT_SPOT_BALANCES: dict[str, Decimal] = {
+    "USDT": Decimal("10000"),
+    "BTC": Decimal("0.5"),
+    "ETH": Decimal("5"),
+}
+DEFAULT_FUTURES_BALANCES: dict[str, Decimal] = {"USDT": Decimal("10000")}
+
+
+@dataclass
+class PaperConfig:
+    """How a paper exchange is set up. Keys are generated when not given."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    api_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    api_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    state_dir: Path | None = None
+    seed: int = 7
+    # Seconds per random-walk step; 0 means the price only moves when told to (tests).
+    walk_interval: float = 1.0
+    spot_balances: dict[str, Decimal] = field(default_factory=lambda: dict(DEFAULT_SPOT_BALANCES))
+    futures_balances: dict[str, Decimal] = field(
+        default_factory=lambda: dict(DEFAULT_FUTURES_BALANCES)
+    )
+    weight_limit: int = 6000
+    reset: bool = False
+
+
+class PaperExchange:
+    """A paper exchange serving HTTP on a loopback port from its own thread and event loop,
+    so a blocked caller (a sync python-binance request, a busy MCP loop) never stalls it."""
+
+    def __init__(self, config: PaperConfig) -> None:
+        self.config = config
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.port = config.port
+        from binance_mcp.paper.state import PaperState
+
+        self.state = PaperState(config)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    @property
+    def spot_url(self) -> str:
+        return self.base_url + "/api"
+
+    @property
+    def futures_url(self) -> str:
+        return self.base_url + "/fapi"
+
+    def start(self) -> PaperExchange:
+        self._thread = threading.Thread(target=self._run, name="paper-exchange", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+        if not self._ready.is_set():
+            raise RuntimeError("paper exchange did not start within 30 s")
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._ready.set()
+        finally:
+            loop.close()
+
+    async def _serve(self) -> None:
+        from aiohttp import web
+
+        from binance_mcp.paper.app import build_app
+
+        self._stop = asyncio.Event()
+        app = build_app(self.state)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.host, self.config.port)
+        await site.start()
+        self.port = runner.addresses[0][1]  # the OS's choice when port 0 was asked for
+        self._ready.set()
+        try:
+            await self.state.run_background(self._stop)
+        finally:
+            await runner.cleanup()
+            self.state.save()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> PaperExchange:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_paper_exchange(config: PaperConfig) -> PaperExchange:
+    """Start a paper exchange in a background thread; returns once it accepts connections."""
+    return PaperExchange(config).start()
+
+
+async def serve_forever(config: PaperConfig, on_start: Callable[[str], None] | None = None) -> None:
+    """Run a paper exchange in the current event loop until cancelled (`binance-mcp paper`);
+    `on_start` gets the base URL once it listens (the real port when 0 was asked for)."""
+    from aiohttp import web
+
+    from binance_mcp.paper.app import build_app
+    from binance_mcp.paper.state import PaperState
+
+    state = PaperState(config)
+    runner = web.AppRunner(build_app(state), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    if on_start is not None:
+        on_start(f"http://{config.host}:{port}")
+    stop = asyncio.Event()
+    try:
+        await state.run_background(stop)
+    finally:
+        stop.set()
+        await runner.cleanup()
+        state.save()

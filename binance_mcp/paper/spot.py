@@ -1,0 +1,678 @@
+"""The spot account and its matching: balances and locks, order placement with Binance's
+checks, fills against the simulated book, resting orders and stop triggers."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from binance_mcp.paper import errors as E
+from binance_mcp.paper.errors import BinanceError, mandatory, not_required
+from binance_mcp.paper.filters import check_spot_order
+from binance_mcp.paper.market import BookLevel, SymbolSpec, Walk, fmt
+from binance_mcp.paper.numbers import decimals, quantize_down
+from binance_mcp.paper.params import Params
+
+SIDES = ("BUY", "SELL")
+TYPES = (
+    "LIMIT",
+    "MARKET",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+    "LIMIT_MAKER",
+)
+TIME_IN_FORCE = ("GTC", "IOC", "FOK")
+RESP_TYPES = ("ACK", "RESULT", "FULL")
+STOP_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+LIMIT_PRICED = ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
+MAKER_RATE = Decimal("0.001")
+TAKER_RATE = Decimal("0.001")
+ZERO = Decimal(0)
+
+
+class Balance(BaseModel):
+    free: Decimal = ZERO
+    locked: Decimal = ZERO
+
+
+class SpotOrder(BaseModel):
+    symbol: str
+    orderId: int
+    clientOrderId: str
+    price: Decimal
+    origQty: Decimal
+    executedQty: Decimal = ZERO
+    cummulativeQuoteQty: Decimal = ZERO
+    status: str = "NEW"
+    timeInForce: str
+    type: str
+    side: str
+    stopPrice: Decimal = ZERO
+    time: int
+    updateTime: int
+    workingTime: int = -1
+    origQuoteOrderQty: Decimal = ZERO
+    # What this order still holds locked, in `lock_asset` (quote for buys, base for sells).
+    lock_asset: str = ""
+    locked: Decimal = ZERO
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_working(self) -> bool:
+        return self.workingTime != -1
+
+    def wire(self) -> dict[str, Any]:
+        """The order as GET /api/v3/order shows it."""
+        return {
+            "symbol": self.symbol,
+            "orderId": self.orderId,
+            "orderListId": -1,
+            "clientOrderId": self.clientOrderId,
+            "price": fmt(self.price),
+            "origQty": fmt(self.origQty),
+            "executedQty": fmt(self.executedQty),
+            "cummulativeQuoteQty": fmt(self.cummulativeQuoteQty),
+            "status": self.status,
+            "timeInForce": self.timeInForce,
+            "type": self.type,
+            "side": self.side,
+            "stopPrice": fmt(self.stopPrice),
+            "icebergQty": fmt(ZERO),
+            "time": self.time,
+            "updateTime": self.updateTime,
+            "isWorking": self.is_working,
+            "workingTime": self.workingTime,
+            "origQuoteOrderQty": fmt(self.origQuoteOrderQty),
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+        }
+
+
+class SpotTrade(BaseModel):
+    symbol: str
+    id: int
+    orderId: int
+    price: Decimal
+    qty: Decimal
+    quoteQty: Decimal
+    commission: Decimal
+    commissionAsset: str
+    time: int
+    isBuyer: bool
+    isMaker: bool
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "id": self.id,
+            "orderId": self.orderId,
+            "orderListId": -1,
+            "price": fmt(self.price),
+            "qty": fmt(self.qty),
+            "quoteQty": fmt(self.quoteQty),
+            "commission": fmt(self.commission),
+            "commissionAsset": self.commissionAsset,
+            "time": self.time,
+            "isBuyer": self.isBuyer,
+            "isMaker": self.isMaker,
+            "isBestMatch": True,
+        }
+
+
+class SpotAccount(BaseModel):
+    balances: dict[str, Balance] = Field(default_factory=dict)
+    orders: dict[int, SpotOrder] = Field(default_factory=dict)
+    trades: list[SpotTrade] = Field(default_factory=list)
+    next_order_id: int = 1
+    update_time: int = 0
+
+    def balance(self, asset: str) -> Balance:
+        return self.balances.setdefault(asset, Balance())
+
+
+class Fill(BaseModel):
+    price: Decimal
+    qty: Decimal
+    commission: Decimal
+    commissionAsset: str
+    tradeId: int
+
+
+def _rest_of(order: SpotOrder) -> Decimal:
+    return order.origQty - order.executedQty
+
+
+class SpotEngine:
+    def __init__(self, account: SpotAccount, walk: Walk, specs: dict[str, SymbolSpec]) -> None:
+        self.account = account
+        self.walk = walk
+        self.specs = specs
+
+    # ----- reading -------------------------------------------------------------------------
+
+    def spec(self, symbol: str | None) -> SymbolSpec:
+        if symbol is None:
+            raise mandatory("symbol")
+        spec = self.specs.get(symbol)
+        if spec is None:
+            raise E.err(E.INVALID_SYMBOL)
+        return spec
+
+    def find(self, p: Params, missing: tuple[int, str]) -> SpotOrder:
+        symbol = self.spec(p.text("symbol")).symbol
+        order_id = p.integer("orderId")
+        client_id = p.text("origClientOrderId")
+        if order_id is None and client_id is None:
+            raise BinanceError(
+                -1102,
+                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+            )
+        matches = [
+            o
+            for o in self.account.orders.values()
+            if o.symbol == symbol
+            and (order_id is None or o.orderId == order_id)
+            and (client_id is None or o.clientOrderId == client_id)
+        ]
+        if not matches:
+            raise E.err(missing)
+        return max(matches, key=lambda o: o.orderId)
+
+    def account_info(self, p: Params, now: int) -> dict[str, Any]:
+        omit_zero = p.text("omitZeroBalances") == "true"
+        assets = sorted(
+            {a for s in self.specs.values() for a in (s.base, s.quote)} | set(self.account.balances)
+        )
+        rows = []
+        for asset in assets:
+            b = self.account.balances.get(asset, Balance())
+            if omit_zero and b.free == 0 and b.locked == 0:
+                continue
+            rows.append({"asset": asset, "free": fmt(b.free), "locked": fmt(b.locked)})
+        return {
+            "makerCommission": 10,
+            "takerCommission": 10,
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {
+                "maker": fmt(MAKER_RATE),
+                "taker": fmt(TAKER_RATE),
+                "buyer": fmt(ZERO),
+                "seller": fmt(ZERO),
+            },
+            "canTrade": True,
+            "canWithdraw": False,
+            "canDeposit": False,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": self.account.update_time or now,
+            "accountType": "SPOT",
+            "balances": rows,
+            "permissions": ["SPOT"],
+            "uid": 100000001,
+        }
+
+    def open_orders(self, symbol: str | None) -> list[SpotOrder]:
+        if symbol is not None:
+            self.spec(symbol)
+        return sorted(
+            (o for o in self.account.orders.values() if o.is_open and symbol in (None, o.symbol)),
+            key=lambda o: o.orderId,
+        )
+
+    def all_orders(self, p: Params) -> list[dict[str, Any]]:
+        symbol = self.spec(p.text("symbol")).symbol
+        from_id, start, end = p.integer("orderId"), p.integer("startTime"), p.integer("endTime")
+        limit = p.limit(500, 1000)
+        rows = [
+            o
+            for o in sorted(self.account.orders.values(), key=lambda o: o.orderId)
+            if o.symbol == symbol
+            and (from_id is None or o.orderId >= from_id)
+            and (start is None or o.time >= start)
+            and (end is None or o.time <= end)
+        ]
+        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        return [o.wire() for o in rows]
+
+    def my_trades(self, p: Params) -> list[dict[str, Any]]:
+        symbol = self.spec(p.text("symbol")).symbol
+        order_id, from_id = p.integer("orderId"), p.integer("fromId")
+        start, end = p.integer("startTime"), p.integer("endTime")
+        if from_id is not None and (start is not None or end is not None):
+            raise BinanceError(-1128, "Combination of optional parameters invalid.")
+        limit = p.limit(500, 1000)
+        rows = [
+            t
+            for t in self.account.trades
+            if t.symbol == symbol
+            and (order_id is None or t.orderId == order_id)
+            and (from_id is None or t.id >= from_id)
+            and (start is None or t.time >= start)
+            and (end is None or t.time <= end)
+        ]
+        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        return [t.wire() for t in rows]
+
+    # ----- placing -------------------------------------------------------------------------
+
+    def place(self, p: Params, now: int, test: bool) -> dict[str, Any]:
+        spec = self.spec(p.text("symbol"))
+        side = p.choice("side", SIDES, -1117, "Invalid side.")
+        if side is None:
+            raise mandatory("side")
+        kind = p.choice("type", TYPES, -1116, "Invalid orderType.")
+        if kind is None:
+            raise mandatory("type")
+        tif = p.choice("timeInForce", TIME_IN_FORCE, -1115, "Invalid timeInForce.")
+        resp_type = p.choice(
+            "newOrderRespType",
+            RESP_TYPES,
+            -1100,
+            "Illegal characters found in parameter 'newOrderRespType'; legal range is 'ACK, RESULT, FULL'.",
+        )
+        client_id = p.client_id("newClientOrderId")
+        quantity = p.decimal("quantity")
+        quote_qty = p.decimal("quoteOrderQty")
+        price = p.decimal("price")
+        stop = p.decimal("stopPrice")
+
+        # Which parameters each type takes, in the order Binance reports them.
+        needs_tif = kind in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+        if needs_tif and tif is None:
+            raise mandatory("timeInForce")
+        if not needs_tif and tif is not None:
+            raise not_required("timeInForce")
+        if kind == "MARKET":
+            if quantity is None and quote_qty is None:
+                raise mandatory("quantity")
+            if quantity is not None and quote_qty is not None:
+                raise not_required("quoteOrderQty")
+        else:
+            if quantity is None:
+                raise mandatory("quantity")
+            if quote_qty is not None:
+                raise not_required("quoteOrderQty")
+        if kind in LIMIT_PRICED and price is None:
+            raise mandatory("price")
+        if kind not in LIMIT_PRICED and price is not None:
+            raise not_required("price")
+        if kind in STOP_TYPES and stop is None:
+            raise mandatory("stopPrice")
+        if kind not in STOP_TYPES and stop is not None:
+            raise not_required("stopPrice")
+
+        for name, value_text in (
+            ("quantity", p.text("quantity")),
+            ("quoteOrderQty", p.text("quoteOrderQty")),
+            ("price", p.text("price")),
+            ("stopPrice", p.text("stopPrice")),
+        ):
+            if value_text is not None:
+                limit = spec.quote_precision if name != "quantity" else spec.base_precision
+                if decimals(value_text) > limit:
+                    raise E.err(E.PRECISION, name)
+        if quantity is not None and quantity <= 0:
+            raise BinanceError(-1013, "Invalid quantity.")
+        if quote_qty is not None and quote_qty <= 0:
+            raise BinanceError(-1013, "Invalid quantity.")
+        if price is not None and price <= 0:
+            raise BinanceError(-1013, "Invalid price.")
+        if stop is not None and stop <= 0:
+            raise BinanceError(-1013, "Invalid stop price.")
+
+        last = self.walk.prices[spec.symbol]
+        open_here = [o for o in self.open_orders(spec.symbol)]
+        check_spot_order(
+            spec,
+            side=side,
+            kind=kind,
+            quantity=quantity,
+            quote_qty=quote_qty,
+            price=price,
+            stop=stop,
+            reference=last,
+            open_orders=len(open_here),
+            open_stops=sum(1 for o in open_here if o.type in STOP_TYPES),
+        )
+        if stop is not None and self._triggered(kind, side, stop, last):
+            raise BinanceError(-2010, "Stop price would trigger immediately.")
+        if (
+            kind == "LIMIT_MAKER"
+            and price is not None
+            and self._would_take(spec.symbol, side, price)
+        ):
+            raise E.err(E.WOULD_TAKE)
+        if client_id is not None and any(
+            o.clientOrderId == client_id for o in self.open_orders(None)
+        ):
+            raise E.err(E.DUPLICATE_ORDER)
+        if test:
+            return {}
+
+        order = SpotOrder(
+            symbol=spec.symbol,
+            orderId=self.account.next_order_id,
+            clientOrderId=client_id or "paper" + secrets.token_hex(8),
+            price=price or ZERO,
+            origQty=quantity or ZERO,
+            timeInForce=tif or "GTC",
+            type=kind,
+            side=side,
+            stopPrice=stop or ZERO,
+            time=now,
+            updateTime=now,
+            origQuoteOrderQty=quote_qty or ZERO,
+        )
+        fills: list[Fill] = []
+        if kind == "MARKET":
+            fills = self._market(order, spec, now)
+        else:
+            self._lock(order, spec)
+            if kind in STOP_TYPES:
+                pass  # waits for its trigger
+            else:
+                order.workingTime = now
+                fills = self._limit(order, spec, now)
+        self.account.next_order_id += 1
+        self.account.orders[order.orderId] = order
+        self.account.update_time = now
+        default_full = kind in ("MARKET", "LIMIT")
+        return self._response(order, fills, resp_type or ("FULL" if default_full else "ACK"), now)
+
+    def _response(
+        self, order: SpotOrder, fills: list[Fill], resp_type: str, now: int
+    ) -> dict[str, Any]:
+        ack: dict[str, Any] = {
+            "symbol": order.symbol,
+            "orderId": order.orderId,
+            "orderListId": -1,
+            "clientOrderId": order.clientOrderId,
+            "transactTime": now,
+        }
+        if resp_type == "ACK":
+            return ack
+        result = {
+            **ack,
+            "price": fmt(order.price),
+            "origQty": fmt(order.origQty),
+            "executedQty": fmt(order.executedQty),
+            "origQuoteOrderQty": fmt(order.origQuoteOrderQty),
+            "cummulativeQuoteQty": fmt(order.cummulativeQuoteQty),
+            "status": order.status,
+            "timeInForce": order.timeInForce,
+            "type": order.type,
+            "side": order.side,
+            "workingTime": order.workingTime,
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+        }
+        if order.type in STOP_TYPES:
+            result["stopPrice"] = fmt(order.stopPrice)
+        if resp_type == "FULL":
+            result["fills"] = [
+                {
+                    "price": fmt(f.price),
+                    "qty": fmt(f.qty),
+                    "commission": fmt(f.commission),
+                    "commissionAsset": f.commissionAsset,
+                    "tradeId": f.tradeId,
+                }
+                for f in fills
+            ]
+        return result
+
+    @staticmethod
+    def _triggered(kind: str, side: str, stop: Decimal, last: Decimal) -> bool:
+        # Stop-loss buys trigger on a rise, sells on a fall; take-profit the other way round.
+        rising = (kind.startswith("STOP_LOSS")) == (side == "BUY")
+        return last >= stop if rising else last <= stop
+
+    def _would_take(self, symbol: str, side: str, price: Decimal) -> bool:
+        bid, ask = self.walk.best(symbol)
+        return price >= ask if side == "BUY" else price <= bid
+
+    def _lock(self, order: SpotOrder, spec: SymbolSpec) -> None:
+        if order.side == "BUY":
+            asset, amount = spec.quote, order.origQty * (order.price or order.stopPrice)
+        else:
+            asset, amount = spec.base, order.origQty
+        bal = self.account.balance(asset)
+        if bal.free < amount:
+            raise E.err(E.INSUFFICIENT_BALANCE)
+        bal.free -= amount
+        bal.locked += amount
+        order.lock_asset, order.locked = asset, amount
+
+    def _unlock(self, order: SpotOrder) -> None:
+        if order.locked:
+            bal = self.account.balance(order.lock_asset)
+            bal.locked -= order.locked
+            bal.free += order.locked
+            order.locked = ZERO
+
+    def _take_levels(
+        self,
+        levels: list[BookLevel],
+        qty: Decimal | None,
+        quote: Decimal | None,
+        limit: Decimal | None,
+        side: str,
+        step: Decimal,
+    ) -> list[tuple[Decimal, Decimal]]:
+        """Walk the book: (price, qty) slices for up to `qty` base or `quote` quote, never
+        beyond `limit`."""
+        out: list[tuple[Decimal, Decimal]] = []
+        want_qty = qty
+        spent = ZERO
+        for level in levels:
+            if limit is not None and (
+                level.price > limit if side == "BUY" else level.price < limit
+            ):
+                break
+            if want_qty is not None:
+                take = min(level.qty, want_qty)
+                want_qty -= take
+            else:
+                assert quote is not None
+                take = min(level.qty, quantize_down((quote - spent) / level.price, step))
+                spent += take * level.price
+            if take > 0:
+                out.append((level.price, take))
+            if (want_qty is not None and want_qty == 0) or (quote is not None and take < level.qty):
+                break
+        return out
+
+    def _levels(self, symbol: str, side: str) -> list[BookLevel]:
+        book = self.walk.book(symbol, 500)
+        return book.asks if side == "BUY" else book.bids
+
+    def _market(self, order: SpotOrder, spec: SymbolSpec, now: int) -> list[Fill]:
+        slices = self._take_levels(
+            self._levels(spec.symbol, order.side),
+            order.origQty if order.origQty else None,
+            order.origQuoteOrderQty if not order.origQty else None,
+            None,
+            order.side,
+            spec.step,
+        )
+        total_qty = sum((q for _, q in slices), ZERO)
+        total_quote = sum((p * q for p, q in slices), ZERO)
+        if order.origQty and total_qty < order.origQty:
+            raise BinanceError(
+                -2010, "Order book liquidity is less than LOT_SIZE filter minimum quantity."
+            )
+        if order.side == "BUY":
+            if self.account.balance(spec.quote).free < total_quote:
+                raise E.err(E.INSUFFICIENT_BALANCE)
+        elif self.account.balance(spec.base).free < total_qty:
+            raise E.err(E.INSUFFICIENT_BALANCE)
+        if not order.origQty:
+            order.origQty = total_qty
+        order.workingTime = now
+        return [self._fill(order, spec, p, q, maker=False, now=now) for p, q in slices]
+
+    def _limit(self, order: SpotOrder, spec: SymbolSpec, now: int) -> list[Fill]:
+        slices = self._take_levels(
+            self._levels(spec.symbol, order.side),
+            order.origQty,
+            None,
+            order.price,
+            order.side,
+            spec.step,
+        )
+        filled = sum((q for _, q in slices), ZERO)
+        if order.timeInForce == "FOK" and filled < order.origQty:
+            order.status = "EXPIRED"
+            self._unlock(order)
+            return []
+        fills = [self._fill(order, spec, p, q, maker=False, now=now) for p, q in slices]
+        if order.status != "FILLED" and order.timeInForce == "IOC":
+            order.status = "EXPIRED"
+            self._unlock(order)
+        return fills
+
+    def _fill(
+        self,
+        order: SpotOrder,
+        spec: SymbolSpec,
+        price: Decimal,
+        qty: Decimal,
+        maker: bool,
+        now: int,
+    ) -> Fill:
+        rate = MAKER_RATE if maker else TAKER_RATE
+        quote_amount = price * qty
+        base_bal, quote_bal = self.account.balance(spec.base), self.account.balance(spec.quote)
+        if order.side == "BUY":
+            commission, commission_asset = qty * rate, spec.base
+            if order.locked:
+                reserved = qty * (order.price or order.stopPrice)
+                order.locked -= reserved
+                quote_bal.locked -= reserved
+                quote_bal.free += reserved - quote_amount
+            else:
+                quote_bal.free -= quote_amount
+            base_bal.free += qty - commission
+        else:
+            commission, commission_asset = quote_amount * rate, spec.quote
+            if order.locked:
+                order.locked -= qty
+                base_bal.locked -= qty
+            else:
+                base_bal.free -= qty
+            quote_bal.free += quote_amount - commission
+        order.executedQty += qty
+        order.cummulativeQuoteQty += quote_amount
+        order.status = "FILLED" if order.executedQty >= order.origQty else "PARTIALLY_FILLED"
+        order.updateTime = now
+        if order.status == "FILLED":
+            self._unlock(order)  # whatever a better fill price left over
+        trade_id = self.walk.next_trade_id
+        self.walk.record_trade(
+            spec.symbol, price, qty, now, is_buyer_maker=(order.side == "BUY") == maker
+        )
+        self.account.trades.append(
+            SpotTrade(
+                symbol=spec.symbol,
+                id=trade_id,
+                orderId=order.orderId,
+                price=price,
+                qty=qty,
+                quoteQty=quote_amount,
+                commission=commission,
+                commissionAsset=commission_asset,
+                time=now,
+                isBuyer=order.side == "BUY",
+                isMaker=maker,
+            )
+        )
+        self.account.update_time = now
+        return Fill(
+            price=price,
+            qty=qty,
+            commission=commission,
+            commissionAsset=commission_asset,
+            tradeId=trade_id,
+        )
+
+    # ----- cancelling ----------------------------------------------------------------------
+
+    def cancel(self, p: Params, now: int) -> dict[str, Any]:
+        order = self.find(p, E.UNKNOWN_ORDER)
+        if not order.is_open:
+            raise E.err(E.UNKNOWN_ORDER)
+        return self._cancel(order, p.client_id("newClientOrderId"), now)
+
+    def cancel_all(self, p: Params, now: int) -> list[dict[str, Any]]:
+        symbol = self.spec(p.text("symbol")).symbol
+        orders = self.open_orders(symbol)
+        if not orders:
+            raise E.err(E.UNKNOWN_ORDER)
+        return [self._cancel(o, None, now) for o in orders]
+
+    def _cancel(self, order: SpotOrder, new_client_id: str | None, now: int) -> dict[str, Any]:
+        self._unlock(order)
+        order.status = "CANCELED"
+        order.updateTime = now
+        self.account.update_time = now
+        wire = order.wire()
+        return {
+            "symbol": order.symbol,
+            "origClientOrderId": order.clientOrderId,
+            "orderId": order.orderId,
+            "orderListId": -1,
+            "clientOrderId": new_client_id or "paper" + secrets.token_hex(8),
+            "transactTime": now,
+            **{
+                k: wire[k]
+                for k in (
+                    "price",
+                    "origQty",
+                    "executedQty",
+                    "cummulativeQuoteQty",
+                    "status",
+                    "timeInForce",
+                    "type",
+                    "side",
+                )
+            },
+            **({"stopPrice": wire["stopPrice"]} if order.type in STOP_TYPES else {}),
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+        }
+
+    # ----- the market moving ---------------------------------------------------------------
+
+    def on_price(self, now: int) -> None:
+        """Trigger stops and fill resting limits that the latest prices crossed."""
+        for order in sorted(self.account.orders.values(), key=lambda o: o.orderId):
+            if not order.is_open:
+                continue
+            spec = self.specs[order.symbol]
+            last = self.walk.prices[order.symbol]
+            if order.type in STOP_TYPES and not order.is_working:
+                if not self._triggered(order.type, order.side, order.stopPrice, last):
+                    continue
+                order.workingTime = now
+                order.updateTime = now
+                if order.type in ("STOP_LOSS", "TAKE_PROFIT"):
+                    self._unlock(order)
+                    try:
+                        self._market(order, spec, now)
+                    except BinanceError:
+                        order.status = "EXPIRED"
+                    continue
+                self._limit(order, spec, now)
+                continue
+            if order.is_working and order.price:
+                crossed = last <= order.price if order.side == "BUY" else last >= order.price
+                if crossed:
+                    self._fill(order, spec, order.price, _rest_of(order), maker=True, now=now)

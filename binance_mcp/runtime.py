@@ -1,0 +1,91 @@
+"""What tools share for the life of the server: the settings and the venue's endpoints.
+
+For the in-process paper venue the exchange starts in a background thread, so `initialize` and
+`tools/list` are answered without waiting for it; a tool that needs the endpoints waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Final
+
+from pydantic import SecretStr
+
+from binance_mcp.config import Settings
+from binance_mcp.venues import Endpoints
+
+if TYPE_CHECKING:
+    from binance_mcp.paper.runner import PaperExchange
+
+log = logging.getLogger(__name__)
+
+# Starting the paper exchange takes well under a second; this only bounds a broken start.
+PAPER_START_TIMEOUT: Final = 60.0
+
+
+class VenueUnavailable(Exception):
+    """The venue could not be set up (the in-process paper exchange failed to start)."""
+
+
+class Runtime:
+    def __init__(self, settings: Settings, endpoints: Future[Endpoints]) -> None:
+        self.settings = settings
+        self._endpoints = endpoints
+
+    def endpoints(self, timeout: float = PAPER_START_TIMEOUT) -> Endpoints:
+        """The endpoints to call; blocks while an in-process paper exchange is starting, so
+        call it from a worker thread (sync tools run in one)."""
+        try:
+            return self._endpoints.result(timeout)
+        except TimeoutError:
+            raise VenueUnavailable(
+                f"the paper exchange did not start within {timeout:.0f} s"
+            ) from None
+        except Exception as exc:
+            raise VenueUnavailable(f"the paper exchange failed to start: {exc}") from None
+
+
+class PaperStarter:
+    """Starts the in-process paper exchange on a thread and stops it once started."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.future: Future[Endpoints] = Future()
+        self._exchange: PaperExchange | None = None
+        self._thread = threading.Thread(target=self._start, name="paper-start", daemon=True)
+
+    def start(self) -> PaperStarter:
+        self._thread.start()
+        return self
+
+    def _start(self) -> None:
+        try:
+            from binance_mcp.paper.runner import PaperConfig, start_paper_exchange
+
+            key, secret = self.settings.api_key, self.settings.api_secret
+            config = PaperConfig(state_dir=self.settings.paper_state_dir)
+            if key is not None and secret is not None:
+                config.api_key = key.get_secret_value()
+                config.api_secret = secret.get_secret_value()
+            self.settings.paper_state_dir.mkdir(parents=True, exist_ok=True)
+            self._exchange = start_paper_exchange(config)
+            endpoints = Endpoints(
+                "paper",
+                self._exchange.spot_url,
+                self._exchange.futures_url,
+                SecretStr(config.api_key),
+                SecretStr(config.api_secret),
+            )
+            log.info("paper exchange listening at %s", self._exchange.base_url)
+            self.future.set_result(endpoints)
+        except BaseException as exc:  # handed to the tool that asks for the endpoints
+            log.error("paper exchange failed to start: %s", exc)
+            self.future.set_exception(exc)
+
+    def stop(self) -> None:
+        self._thread.join(PAPER_START_TIMEOUT)
+        if self._exchange is not None:
+            self._exchange.stop()
+            self._exchange = None
