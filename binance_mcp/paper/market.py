@@ -234,10 +234,11 @@ class Walk:
         ms = INTERVAL_MS[interval]
         current_open = now_ms - now_ms % ms
         last_open = min(current_open, (end - end % ms) if end is not None else current_open)
-        first_open = last_open - (limit - 1) * ms
-        if start is not None:
-            first_open = max(first_open, start + (-start) % ms)
+        if start is not None:  # Binance counts `limit` candles forward from startTime
+            first_open = start + (-start) % ms
             last_open = min(last_open, first_open + (limit - 1) * ms)
+        else:
+            first_open = last_open - (limit - 1) * ms
         rows: list[list[Any]] = []
         t = first_open
         while t <= last_open:
