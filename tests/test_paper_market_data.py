@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from decimal import Decimal
 from typing import Any
@@ -91,7 +92,7 @@ def test_klines_shape_and_ranges(client: Any) -> None:
         o, h, low, c = (Decimal(x) for x in r[1:5])
         assert low <= min(o, c) <= max(o, c) <= h
         assert r[6] == r[0] + 3_600_000 - 1
-    assert [b[0] - a[0] for a, b in zip(rows, rows[1:], strict=False)] == [3_600_000] * 23
+    assert [b[0] - a[0] for a, b in itertools.pairwise(rows)] == [3_600_000] * 23
     last = Decimal(client.get_symbol_ticker(symbol="BTCUSDT")["price"])
     assert Decimal(rows[-1][4]) == last
     start = rows[0][0]
