@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from binance_mcp.paper import errors as E
-from binance_mcp.paper.errors import BinanceError, mandatory, not_required
+from binance_mcp.paper.errors import BinanceError, filter_failure, mandatory, not_required
 from binance_mcp.paper.filters import check_spot_order
 from binance_mcp.paper.market import BookLevel, SymbolSpec, Walk, fmt
 from binance_mcp.paper.numbers import decimals, quantize_down
@@ -516,6 +516,11 @@ class SpotEngine:
         elif self.account.balance(spec.base).free < total_qty:
             raise E.err(E.INSUFFICIENT_BALANCE)
         if not order.origQty:
+            # A quoteOrderQty order becomes a quantity here, so the lot filters apply to it.
+            if total_qty < spec.min_qty:
+                raise filter_failure("LOT_SIZE")
+            if spec.market_max_qty and total_qty > spec.market_max_qty:
+                raise filter_failure("MARKET_LOT_SIZE")
             order.origQty = total_qty
         order.workingTime = now
         return [self._fill(order, spec, p, q, maker=False, now=now) for p, q in slices]
