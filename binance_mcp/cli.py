@@ -257,7 +257,10 @@ def _run_paper(args: argparse.Namespace) -> int:
     if futures_balances is not None:
         config.futures_balances = futures_balances
 
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"cannot create the paper account dir {state_dir}: {exc.strerror or exc}")
     generated = (config.api_key, config.api_secret) if api_key is None else None
 
     def announce(base_url: str) -> None:

@@ -376,4 +376,3 @@ def test_all_orders_and_trade_history_filters(client: Any) -> None:
     }
     first = trades[0]["id"]
     assert client.get_my_trades(symbol="SOLUSDT", fromId=first + 1)[0]["id"] == first + 1
-
