@@ -18,6 +18,7 @@ from aiohttp import web
 from binance_mcp.paper import errors as E
 from binance_mcp.paper.errors import BinanceError, mandatory
 from binance_mcp.paper.faults import Fault
+from binance_mcp.paper.futures_routes import FUTURES_ROUTES
 from binance_mcp.paper.numbers import parse_decimal
 from binance_mcp.paper.params import Params
 from binance_mcp.paper.routing import Endpoint, Routes
@@ -138,8 +139,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     try:
         p, query, body = await _read_params(request)
         now = state.now_ms()
+        meter = state.futures_weights if path.startswith("/fapi/") else state.weights
         with state.lock:
-            weight_used = state.weights.charge(endpoint.weight_of(p), now)
+            weight_used = meter.charge(endpoint.weight_of(p), now)
         extra = set(p.values) - endpoint.params - (SIGNING_PARAMS if endpoint.signed else set())
         if extra:
             read = len(p.values) - len(extra)
@@ -215,6 +217,15 @@ async def control_price(request: web.Request) -> web.Response:
     return _json({"symbol": symbol, "price": str(state.walk.prices[symbol])})
 
 
+async def control_funding(request: web.Request) -> web.Response:
+    """Settle funding on open futures positions now, instead of at the next funding time."""
+    await _control_body(request)
+    state = request.app[STATE_KEY]
+    rows = await asyncio.to_thread(state.apply_funding)
+    await asyncio.to_thread(state.save)
+    return _json([row.wire() for row in rows])
+
+
 async def control_faults(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     if request.method == "DELETE":
@@ -245,9 +256,10 @@ async def control_requests(request: web.Request) -> web.Response:
 def build_app(state: PaperState, routes: Routes | None = None) -> web.Application:
     app = web.Application()
     app[STATE_KEY] = state
-    app[ROUTES_KEY] = routes if routes is not None else dict(SPOT_ROUTES)
+    app[ROUTES_KEY] = routes if routes is not None else {**SPOT_ROUTES, **FUTURES_ROUTES}
     app.router.add_post("/paper/walk", control_walk)
     app.router.add_post("/paper/price", control_price)
+    app.router.add_post("/paper/funding", control_funding)
     app.router.add_route("*", "/paper/faults", control_faults)
     app.router.add_get("/paper/requests", control_requests)
     app.router.add_route("*", "/{tail:.*}", dispatch)

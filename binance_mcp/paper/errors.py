@@ -51,3 +51,52 @@ STOP_WOULD_TRIGGER = (-2010, "Order would trigger immediately.")
 def err(pair: tuple[int, str], *fmt: object, status: int = 400) -> BinanceError:
     code, msg = pair
     return BinanceError(code, msg.format(*fmt) if fmt else msg, status)
+
+
+# USD-M futures (Binance's futures error table)
+FUT_PRECISION = (-1111, "Precision is over the maximum defined for this asset.")
+FUT_DUPLICATE_ORDER = (-4116, "clientOrderId is duplicated.")
+MARGIN_INSUFFICIENT = (-2019, "Margin is insufficient.")
+WOULD_IMMEDIATELY_TRIGGER = (-2021, "Order would immediately trigger.")
+REDUCE_ONLY_REJECTED = (-2022, "ReduceOnly Order is rejected.")
+MAX_OPEN_ORDERS = (-2025, "Reach max open order limit.")
+MAX_POSITION_AT_LEVERAGE = (-2027, "Exceeded the maximum allowable position at current leverage.")
+LEVERAGE_TOO_LOW = (-2028, "Leverage is smaller than permitted: insufficient margin balance.")
+PRICE_BELOW_MIN = (-4013, "Price less than min price.")
+PRICE_ABOVE_MAX = (-4002, "Price greater than max price.")
+PRICE_OFF_TICK = (-4014, "Price not increased by tick size.")
+STOP_PRICE_ABOVE_MAX = (-4007, "Stop price greater than max price.")
+QTY_NOT_POSITIVE = (-4003, "Quantity less than zero.")
+QTY_BELOW_MIN = (-4004, "Quantity less than min quantity.")
+QTY_ABOVE_MAX = (-4005, "Quantity greater than max quantity.")
+QTY_OFF_STEP = (-4023, "Qty not increased by step size.")
+PRICE_ABOVE_MULTIPLIER = (-4016, "Price is higher than mark price multiplier cap.")
+PRICE_BELOW_MULTIPLIER = (-4024, "Price is lower than mark price multiplier floor.")
+MIN_NOTIONAL = (
+    -4164,
+    "Order's notional must be no smaller than {} (unless you choose reduce only)",
+)
+INVALID_LEVERAGE = (-4028, "Leverage {} is not valid")
+MAX_STOP_ORDERS = (-4045, "Reach max stop order limit.")
+NO_NEED_MARGIN_TYPE = (-4046, "No need to change margin type.")
+MARGIN_TYPE_OPEN_ORDERS = (-4047, "Margin type cannot be changed if there exists open orders.")
+MARGIN_TYPE_POSITION = (-4048, "Margin type cannot be changed if there exists position.")
+NO_NEED_POSITION_SIDE = (-4059, "No need to change position side.")
+INVALID_POSITION_SIDE = (-4060, "Invalid position side.")
+POSITION_SIDE_MISMATCH = (-4061, "Order's position side does not match user's setting.")
+POSITION_MODE_OPEN_ORDERS = (-4067, "Position side cannot be changed if there exists open orders.")
+POSITION_MODE_POSITION = (-4068, "Position side cannot be changed if there exists position.")
+USE_ALGO_API = (
+    -4120,
+    "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.",
+)
+QTY_WITH_CLOSE_POSITION = (-4137, "Quantity must be zero with closePosition equals true")
+ISOLATED_LEVERAGE_REDUCTION = (
+    -4161,
+    "Leverage reduction is not supported in Isolated Margin Mode with open positions",
+)
+POST_ONLY_REJECTED = (
+    -5022,
+    "Due to the order could not be executed as maker, the Post Only order will be rejected. The order will not be recorded in the order history",
+)
+INVALID_WORKING_TYPE = (-4031, "Invalid parameter working type")

@@ -1,11 +1,13 @@
-"""Binance's symbol filters applied to a new order, failing with Binance's -1013 messages in
-the order Binance checks them."""
+"""Binance's symbol filters applied to a new order, failing with Binance's messages in the
+order Binance checks them: spot's -1013 `Filter failure: ...`, USD-M's own -40xx codes."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from binance_mcp.paper import errors as E
 from binance_mcp.paper.errors import filter_failure
+from binance_mcp.paper.futures_market import FuturesSpec
 from binance_mcp.paper.market import SymbolSpec
 from binance_mcp.paper.numbers import on_grid
 
@@ -71,3 +73,57 @@ def check_spot_order(
         and open_stops >= spec.max_num_algo_orders
     ):
         raise filter_failure("MAX_NUM_ALGO_ORDERS")
+
+
+FUTURES_MARKET_PRICED = ("MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
+
+
+def check_futures_order(
+    spec: FuturesSpec,
+    *,
+    side: str,
+    kind: str,
+    quantity: Decimal | None,
+    price: Decimal | None,
+    trigger: Decimal | None,
+    mark: Decimal,
+    reduce_only: bool,
+    open_orders: int,
+    open_algos: int,
+    algo: bool,
+) -> None:
+    """USD-M rules, with the futures codes (-40xx, -4164) rather than spot's -1013.
+    `quantity` is None for a close-all (closePosition) order; the notional of a market-priced
+    order is taken at the mark price, of a stop at its trigger price."""
+    for value, is_trigger in ((price, False), (trigger, True)):
+        if value is None:
+            continue
+        if value < spec.min_price:
+            raise E.err(E.PRICE_BELOW_MIN)
+        if value > spec.max_price:
+            raise E.err(E.STOP_PRICE_ABOVE_MAX if is_trigger else E.PRICE_ABOVE_MAX)
+        if not on_grid(value, spec.min_price, spec.tick):
+            raise E.err(E.PRICE_OFF_TICK)
+    if quantity is not None:
+        ceiling = spec.market_max_qty if kind in FUTURES_MARKET_PRICED else spec.max_qty
+        if quantity <= 0:
+            raise E.err(E.QTY_NOT_POSITIVE)
+        if quantity < spec.min_qty:
+            raise E.err(E.QTY_BELOW_MIN)
+        if quantity > ceiling:
+            raise E.err(E.QTY_ABOVE_MAX)
+        if not on_grid(quantity, spec.min_qty, spec.step):
+            raise E.err(E.QTY_OFF_STEP)
+    if price is not None:
+        if side == "BUY" and price > mark * spec.multiplier_up:
+            raise E.err(E.PRICE_ABOVE_MULTIPLIER)
+        if side == "SELL" and price < mark * spec.multiplier_down:
+            raise E.err(E.PRICE_BELOW_MULTIPLIER)
+    if quantity is not None and not reduce_only:
+        reference = price if price is not None else trigger if trigger is not None else mark
+        if quantity * reference < spec.min_notional:
+            raise E.err(E.MIN_NOTIONAL, spec.min_notional_text)
+    if open_orders + open_algos >= spec.max_num_orders:
+        raise E.err(E.MAX_OPEN_ORDERS)
+    if algo and open_algos >= spec.max_num_algo_orders:
+        raise E.err(E.MAX_STOP_ORDERS)

@@ -8,10 +8,11 @@ import json
 import math
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from binance_mcp.paper.numbers import quantize_down
 
@@ -189,37 +190,14 @@ class Walk:
 
     def book(self, symbol: str, depth: int) -> Book:
         """Levels around the last price; the same for the same price and walk step."""
-        spec = self.specs[symbol]
-        price = self.prices[symbol]
-        half_spread = max(spec.tick, quantize_down(price * Decimal("0.00002"), spec.tick))
-        gap = max(spec.tick, quantize_down(price * Decimal("0.0001"), spec.tick))
-        bids: list[BookLevel] = []
-        asks: list[BookLevel] = []
-        per_level = spec.level_notional / price
-        for i in range(min(depth, BOOK_LEVELS)):
-            for side, levels in (("b", bids), ("a", asks)):
-                level_price = (
-                    price - half_spread - gap * i if side == "b" else price + half_spread + gap * i
-                )
-                if level_price <= 0:
-                    continue
-                u = Decimal(str(round(0.3 + 1.4 * _unit(symbol, self.steps, side, i), 6)))
-                qty = max(quantize_down(per_level * u, spec.step), spec.min_qty)
-                levels.append(BookLevel(level_price, qty))
-        return Book(bids, asks)
+        return book_around(symbol, self.specs[symbol], self.prices[symbol], self.steps, depth)
 
     def best(self, symbol: str) -> tuple[Decimal, Decimal]:
         book = self.book(symbol, 1)
         return book.bids[0].price, book.asks[0].price
 
     def history_price(self, symbol: str, t_ms: int, now_ms: int) -> Decimal:
-        """Synthetic past prices: smooth deterministic noise over time, anchored so that the
-        present is the walk's last price. Any window of any interval is cheap to compute,
-        and candles of different intervals agree with each other."""
-        spec = self.specs[symbol]
-        ratio = math.exp(_noise(symbol, t_ms) - _noise(symbol, now_ms))
-        value = self.prices[symbol] * Decimal(repr(ratio))
-        return max(value.quantize(spec.tick, rounding=ROUND_HALF_EVEN), spec.tick)
+        return history_price(symbol, self.specs[symbol], self.prices[symbol], t_ms, now_ms)
 
     def klines(
         self,
@@ -230,49 +208,141 @@ class Walk:
         limit: int,
         now_ms: int,
     ) -> list[list[Any]]:
-        spec = self.specs[symbol]
-        ms = INTERVAL_MS[interval]
-        current_open = now_ms - now_ms % ms
-        last_open = min(current_open, (end - end % ms) if end is not None else current_open)
-        if start is not None:  # Binance counts `limit` candles forward from startTime
-            first_open = start + (-start) % ms
-            last_open = min(last_open, first_open + (limit - 1) * ms)
-        else:
-            first_open = last_open - (limit - 1) * ms
-        rows: list[list[Any]] = []
-        t = first_open
-        while t <= last_open:
-            open_ = self.history_price(symbol, t, now_ms)
-            close = self.history_price(symbol, min(t + ms, now_ms), now_ms)
-            spread = min(0.01, 0.0003 * math.sqrt(ms / 60_000))
-            wiggle = Decimal(repr(round(_unit(symbol, ms, t, "w") * spread, 8)))
-            high = (max(open_, close) * (1 + wiggle)).quantize(spec.tick, rounding=ROUND_DOWN)
-            low = (min(open_, close) * (1 - wiggle)).quantize(spec.tick, rounding=ROUND_DOWN)
-            volume = quantize_down(
-                spec.level_notional / close * Decimal(str(round(1 + 20 * _unit(symbol, ms, t), 6))),
-                spec.step,
+        rows = candles(
+            symbol, self.specs[symbol], self.prices[symbol], interval, start, end, limit, now_ms
+        )
+        return [c.row(fmt, fmt, fmt) for c in rows]
+
+
+class Grid(Protocol):
+    """What book and candle synthesis need to know of a symbol (spot or futures)."""
+
+    tick: Decimal
+    step: Decimal
+    min_qty: Decimal
+    level_notional: Decimal
+
+
+def book_around(key: str, grid: Grid, price: Decimal, steps: int, depth: int) -> Book:
+    """Levels around `price`; the same for the same price and walk step."""
+    half_spread = max(grid.tick, quantize_down(price * Decimal("0.00002"), grid.tick))
+    gap = max(grid.tick, quantize_down(price * Decimal("0.0001"), grid.tick))
+    bids: list[BookLevel] = []
+    asks: list[BookLevel] = []
+    per_level = grid.level_notional / price
+    for i in range(min(depth, BOOK_LEVELS)):
+        for side, levels in (("b", bids), ("a", asks)):
+            level_price = (
+                price - half_spread - gap * i if side == "b" else price + half_spread + gap * i
             )
-            quote_volume = (volume * (open_ + close) / 2).quantize(Decimal("0.00000001"))
-            count = 100 + int(_unit(symbol, ms, t, "n") * 900)
-            taker = quantize_down(volume * Decimal("0.5"), spec.step)
-            rows.append(
-                [
-                    t,
-                    fmt(open_),
-                    fmt(max(high, open_, close)),
-                    fmt(min(low, open_, close)),
-                    fmt(close),
-                    fmt(volume),
-                    t + ms - 1,
-                    fmt(quote_volume),
-                    count,
-                    fmt(taker),
-                    fmt((taker * close).quantize(Decimal("0.00000001"))),
-                    "0",
-                ]
+            if level_price <= 0:
+                continue
+            u = Decimal(str(round(0.3 + 1.4 * _unit(key, steps, side, i), 6)))
+            qty = max(quantize_down(per_level * u, grid.step), grid.min_qty)
+            levels.append(BookLevel(level_price, qty))
+    return Book(bids, asks)
+
+
+def history_price(key: str, grid: Grid, price_now: Decimal, t_ms: int, now_ms: int) -> Decimal:
+    """Synthetic past prices: smooth deterministic noise over time, anchored so that the
+    present is `price_now`. Any window of any interval is cheap to compute, and candles of
+    different intervals agree with each other. The anchor is the start of the current minute
+    (the present minute is flat), so that two requests a few milliseconds apart see the same
+    history."""
+    anchor = now_ms - now_ms % 60_000
+    ratio = math.exp(_noise(key, min(t_ms, anchor)) - _noise(key, anchor))
+    value = price_now * Decimal(repr(ratio))
+    return max(value.quantize(grid.tick, rounding=ROUND_HALF_EVEN), grid.tick)
+
+
+@dataclass
+class Candle:
+    open_time: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    close_time: int
+    quote_volume: Decimal
+    count: int
+    taker_volume: Decimal
+    taker_quote_volume: Decimal
+
+    def row(
+        self,
+        price: Callable[[Decimal], str],
+        qty: Callable[[Decimal], str],
+        quote: Callable[[Decimal], str],
+    ) -> list[Any]:
+        """Binance's 12-element kline array, decimals written by the venue's formatters."""
+        return [
+            self.open_time,
+            price(self.open),
+            price(self.high),
+            price(self.low),
+            price(self.close),
+            qty(self.volume),
+            self.close_time,
+            quote(self.quote_volume),
+            self.count,
+            qty(self.taker_volume),
+            quote(self.taker_quote_volume),
+            "0",
+        ]
+
+
+def candles(
+    key: str,
+    grid: Grid,
+    price_now: Decimal,
+    interval: str,
+    start: int | None,
+    end: int | None,
+    limit: int,
+    now_ms: int,
+) -> list[Candle]:
+    ms = INTERVAL_MS[interval]
+    current_open = now_ms - now_ms % ms
+    last_open = min(current_open, (end - end % ms) if end is not None else current_open)
+    if start is not None:  # Binance counts `limit` candles forward from startTime
+        first_open = start + (-start) % ms
+        last_open = min(last_open, first_open + (limit - 1) * ms)
+    else:
+        first_open = last_open - (limit - 1) * ms
+    rows: list[Candle] = []
+    t = first_open
+    while t <= last_open:
+        open_ = history_price(key, grid, price_now, t, now_ms)
+        close = history_price(key, grid, price_now, min(t + ms, now_ms), now_ms)
+        spread = min(0.01, 0.0003 * math.sqrt(ms / 60_000))
+        wiggle = Decimal(repr(round(_unit(key, ms, t, "w") * spread, 8)))
+        high = (max(open_, close) * (1 + wiggle)).quantize(grid.tick, rounding=ROUND_DOWN)
+        low = (min(open_, close) * (1 - wiggle)).quantize(grid.tick, rounding=ROUND_DOWN)
+        volume = quantize_down(
+            grid.level_notional / close * Decimal(str(round(1 + 20 * _unit(key, ms, t), 6))),
+            grid.step,
+        )
+        quote_volume = (volume * (open_ + close) / 2).quantize(Decimal("0.00000001"))
+        count = 100 + int(_unit(key, ms, t, "n") * 900)
+        taker = quantize_down(volume * Decimal("0.5"), grid.step)
+        rows.append(
+            Candle(
+                open_time=t,
+                open=open_,
+                high=max(high, open_, close),
+                low=min(low, open_, close),
+                close=close,
+                volume=volume,
+                close_time=t + ms - 1,
+                quote_volume=quote_volume,
+                count=count,
+                taker_volume=taker,
+                taker_quote_volume=(taker * close).quantize(Decimal("0.00000001")),
             )
-            t += ms
-        return rows
+        )
+        t += ms
+    return rows
 
 
 # (period in minutes, amplitude in log-price): minute jitter up to monthly swings.

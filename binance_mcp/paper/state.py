@@ -1,5 +1,6 @@
-"""Everything one paper exchange holds — market, accounts, weight meter, faults — behind one
-lock, saved to the state dir so a restarted exchange finds the same account."""
+"""Everything one paper exchange holds — market, spot and futures accounts, weight meters,
+faults — behind one lock, saved to the state dir so a restarted exchange finds the same
+accounts."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from binance_mcp.paper.faults import FaultPlan
+from binance_mcp.paper.futures import FuturesEngine
+from binance_mcp.paper.futures_market import FUNDING_INTERVAL_MS, FuturesMarket, futures_specs
+from binance_mcp.paper.futures_models import FuturesAccount, Income
 from binance_mcp.paper.market import Walk, load_snapshot, spot_specs
 from binance_mcp.paper.spot import Balance, SpotAccount, SpotEngine
 from binance_mcp.paper.weights import WeightMeter
@@ -40,6 +44,8 @@ class Saved(BaseModel):
     walk_steps: int = 0
     next_trade_id: int = 1
     spot: SpotAccount = Field(default_factory=SpotAccount)
+    # Absent in files written before the futures side existed: a fresh futures account then.
+    futures: FuturesAccount | None = None
 
 
 class PaperState:
@@ -58,6 +64,11 @@ class PaperState:
         self.walk.next_trade_id = saved.next_trade_id
         self.spot_account = saved.spot
         self.spot = SpotEngine(self.spot_account, self.walk, self.spot_specs)
+        self.futures_market = FuturesMarket(futures_specs(snapshot, self.spot_specs), self.walk)
+        self.futures_account = saved.futures or self._fresh_futures()
+        self.futures = FuturesEngine(self.futures_account, self.futures_market)
+        # Binance counts spot and futures request weight separately (different hosts).
+        self.futures_weights = WeightMeter(limit=config.weight_limit)
         # What reached the exchange (signatures left out): proof for tests that a refused
         # call never arrived.
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
@@ -68,7 +79,16 @@ class PaperState:
         saved.spot.balances = {
             asset: Balance(free=amount) for asset, amount in self.config.spot_balances.items()
         }
+        saved.futures = self._fresh_futures()
         return saved
+
+    def _fresh_futures(self) -> FuturesAccount:
+        now = self.now_ms()
+        return FuturesAccount(
+            wallet=dict(self.config.futures_balances),
+            # Funding starts with the next funding time, not retroactively.
+            funded_until=now - now % FUNDING_INTERVAL_MS,
+        )
 
     def _load(self) -> Saved:
         if self.path is None or self.config.reset or not self.path.exists():
@@ -101,6 +121,7 @@ class PaperState:
                 walk_steps=self.walk.steps,
                 next_trade_id=self.walk.next_trade_id,
                 spot=self.spot_account,
+                futures=self.futures_account,
             )
             text = saved.model_dump_json()
             self._dirty = False
@@ -122,6 +143,7 @@ class PaperState:
                 now = self.now_ms()
                 self.walk.step(now)
                 self.spot.on_price(now)
+                self.futures.on_price(now)
             self._dirty = True
 
     def set_price(self, symbol: str, price: Decimal) -> None:
@@ -129,8 +151,18 @@ class PaperState:
         with self.lock:
             spec = self.spot_specs[symbol]
             self.walk.prices[symbol] = price.quantize(spec.tick)
-            self.spot.on_price(self.now_ms())
+            now = self.now_ms()
+            self.spot.on_price(now)
+            self.futures.on_price(now)
             self._dirty = True
+
+    def apply_funding(self) -> list[Income]:
+        """Settle funding on every open futures position now (tests and demos), at the rate
+        due at the next funding time."""
+        with self.lock:
+            rows = self.futures.apply_funding(self.now_ms())
+            self._dirty = True
+            return rows
 
     async def run_background(self, stop: asyncio.Event) -> None:
         """Walk the market every `walk_interval` seconds and save what changed, until stopped."""
@@ -143,6 +175,10 @@ class PaperState:
                 break
             if interval > 0:
                 self.step_walk()
+            with self.lock:
+                # Countdown cancels and funding fall due with the clock, walk or no walk.
+                if self.futures.on_time(self.now_ms()):
+                    self._dirty = True
             if self._dirty:
                 try:
                     self.save()

@@ -1,0 +1,262 @@
+"""The USD-M futures account as persisted: wallet, per-symbol settings, positions, orders,
+conditional (algo) orders, fills and income, with the wire shapes Binance gives them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from binance_mcp.paper.futures_market import FuturesSpec, money
+
+ZERO = Decimal(0)
+OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
+OPEN_ALGO_STATUSES = ("NEW",)
+DEFAULT_LEVERAGE = 20
+FIRST_ALGO_ID = 1_000_001  # a separate range, so an algoId is never mistaken for an orderId
+
+
+class SymbolSettings(BaseModel):
+    leverage: int = DEFAULT_LEVERAGE
+    marginType: str = "CROSSED"
+
+
+class Position(BaseModel):
+    symbol: str
+    positionSide: str
+    amount: Decimal = ZERO  # signed: above zero long, below zero short
+    entry: Decimal = ZERO
+    # Margin set aside for an isolated position (part of the wallet, not available).
+    isolated_wallet: Decimal = ZERO
+    update_time: int = 0
+
+
+class FuturesOrder(BaseModel):
+    symbol: str
+    orderId: int
+    clientOrderId: str
+    price: Decimal = ZERO
+    origQty: Decimal
+    executedQty: Decimal = ZERO
+    cumQuote: Decimal = ZERO
+    status: str = "NEW"
+    timeInForce: str
+    type: str
+    origType: str
+    side: str
+    positionSide: str
+    reduceOnly: bool = False
+    closePosition: bool = False
+    stopPrice: Decimal = ZERO
+    workingType: str = "CONTRACT_PRICE"
+    priceProtect: bool = False
+    selfTradePreventionMode: str = "EXPIRE_MAKER"
+    goodTillDate: int = 0
+    time: int
+    updateTime: int
+    algo_id: int = 0  # the conditional order whose trigger placed this one
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.origQty - self.executedQty
+
+    @property
+    def avg_price(self) -> Decimal:
+        return self.cumQuote / self.executedQty if self.executedQty else ZERO
+
+    def wire(self, spec: FuturesSpec) -> dict[str, Any]:
+        """The order as GET /fapi/v1/order shows it."""
+        return {
+            "orderId": self.orderId,
+            "symbol": self.symbol,
+            "status": self.status,
+            "clientOrderId": self.clientOrderId,
+            "price": spec.price_str(self.price),
+            "avgPrice": money(self.avg_price),
+            "origQty": spec.qty_str(self.origQty),
+            "executedQty": spec.qty_str(self.executedQty),
+            "cumQuote": money(self.cumQuote),
+            "timeInForce": self.timeInForce,
+            "type": self.type,
+            "reduceOnly": self.reduceOnly,
+            "closePosition": self.closePosition,
+            "side": self.side,
+            "positionSide": self.positionSide,
+            "stopPrice": spec.price_str(self.stopPrice),
+            "workingType": self.workingType,
+            "priceProtect": self.priceProtect,
+            "origType": self.origType,
+            "priceMatch": "NONE",
+            "selfTradePreventionMode": self.selfTradePreventionMode,
+            "goodTillDate": self.goodTillDate,
+            "time": self.time,
+            "updateTime": self.updateTime,
+        }
+
+    def placed(self, spec: FuturesSpec) -> dict[str, Any]:
+        """The order as POST/DELETE /fapi/v1/order answer with it."""
+        row = self.wire(spec)
+        del row["time"]
+        row["cumQty"] = row["executedQty"]
+        return row
+
+
+class AlgoOrder(BaseModel):
+    algoId: int
+    clientAlgoId: str
+    orderType: str
+    symbol: str
+    side: str
+    positionSide: str
+    timeInForce: str
+    quantity: Decimal = ZERO
+    algoStatus: str = "NEW"
+    triggerPrice: Decimal = ZERO
+    price: Decimal = ZERO
+    workingType: str = "CONTRACT_PRICE"
+    priceProtect: bool = False
+    reduceOnly: bool = False
+    closePosition: bool = False
+    activatePrice: Decimal = ZERO
+    callbackRate: Decimal = ZERO
+    selfTradePreventionMode: str = "NONE"
+    goodTillDate: int = 0
+    createTime: int
+    updateTime: int
+    triggerTime: int = 0
+    actualOrderId: int = 0
+    actualPrice: Decimal = ZERO
+    # Trailing stops: whether the activation price was reached, and the best price since.
+    activated: bool = False
+    extreme: Decimal = ZERO
+
+    @property
+    def is_open(self) -> bool:
+        return self.algoStatus in OPEN_ALGO_STATUSES
+
+    def wire(self, spec: FuturesSpec) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "algoId": self.algoId,
+            "clientAlgoId": self.clientAlgoId,
+            "algoType": "CONDITIONAL",
+            "orderType": self.orderType,
+            "symbol": self.symbol,
+            "side": self.side,
+            "positionSide": self.positionSide,
+            "timeInForce": self.timeInForce,
+            "quantity": spec.qty_str(self.quantity),
+            "algoStatus": self.algoStatus,
+            "actualOrderId": str(self.actualOrderId) if self.actualOrderId else "",
+            "actualPrice": spec.price_str(self.actualPrice),
+            "triggerPrice": spec.price_str(self.triggerPrice),
+            "price": spec.price_str(self.price),
+            "icebergQuantity": None,
+            "tpTriggerPrice": spec.price_str(ZERO),
+            "tpPrice": spec.price_str(ZERO),
+            "slTriggerPrice": spec.price_str(ZERO),
+            "slPrice": spec.price_str(ZERO),
+            "tpOrderType": "",
+            "selfTradePreventionMode": self.selfTradePreventionMode,
+            "workingType": self.workingType,
+            "priceMatch": "NONE",
+            "closePosition": self.closePosition,
+            "priceProtect": self.priceProtect,
+            "reduceOnly": self.reduceOnly,
+            "createTime": self.createTime,
+            "updateTime": self.updateTime,
+            "triggerTime": self.triggerTime,
+            "goodTillDate": self.goodTillDate,
+        }
+        if self.orderType == "TRAILING_STOP_MARKET":
+            row["activatePrice"] = spec.price_str(self.activatePrice)
+            row["callbackRate"] = f"{self.callbackRate:f}"
+        return row
+
+
+class FuturesTrade(BaseModel):
+    symbol: str
+    id: int
+    orderId: int
+    side: str
+    positionSide: str
+    price: Decimal
+    qty: Decimal
+    realizedPnl: Decimal
+    commission: Decimal
+    commissionAsset: str
+    time: int
+    maker: bool
+
+    def wire(self, spec: FuturesSpec) -> dict[str, Any]:
+        return {
+            "buyer": self.side == "BUY",
+            "commission": money(self.commission),
+            "commissionAsset": self.commissionAsset,
+            "id": self.id,
+            "maker": self.maker,
+            "orderId": self.orderId,
+            "price": spec.price_str(self.price),
+            "qty": spec.qty_str(self.qty),
+            "quoteQty": money(self.price * self.qty),
+            "realizedPnl": money(self.realizedPnl),
+            "side": self.side,
+            "positionSide": self.positionSide,
+            "symbol": self.symbol,
+            "time": self.time,
+        }
+
+
+class Income(BaseModel):
+    symbol: str
+    incomeType: str
+    income: Decimal
+    asset: str
+    time: int
+    tranId: int
+    tradeId: str = ""
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "incomeType": self.incomeType,
+            "income": money(self.income),
+            "asset": self.asset,
+            "info": self.incomeType,
+            "time": self.time,
+            "tranId": self.tranId,
+            "tradeId": self.tradeId,
+        }
+
+
+class FuturesAccount(BaseModel):
+    wallet: dict[str, Decimal] = Field(default_factory=dict)
+    dualSidePosition: bool = False
+    settings: dict[str, SymbolSettings] = Field(default_factory=dict)
+    positions: dict[str, Position] = Field(default_factory=dict)  # "SYMBOL:SIDE"
+    orders: dict[int, FuturesOrder] = Field(default_factory=dict)
+    algo_orders: dict[int, AlgoOrder] = Field(default_factory=dict)
+    trades: list[FuturesTrade] = Field(default_factory=list)
+    income: list[Income] = Field(default_factory=list)
+    countdowns: dict[str, int] = Field(default_factory=dict)  # symbol -> cancel-all deadline
+    next_order_id: int = 1
+    next_algo_id: int = FIRST_ALGO_ID
+    next_trade_id: int = 1
+    next_tran_id: int = 1
+    funded_until: int = 0  # the last funding time settled
+    update_time: int = 0
+
+    def settings_of(self, symbol: str) -> SymbolSettings:
+        return self.settings.setdefault(symbol, SymbolSettings())
+
+    def position(self, symbol: str, side: str) -> Position:
+        return self.positions.setdefault(
+            f"{symbol}:{side}", Position(symbol=symbol, positionSide=side)
+        )
+
+    def open_positions(self) -> list[Position]:
+        return [p for p in self.positions.values() if p.amount != 0]
