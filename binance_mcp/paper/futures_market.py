@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from binance_mcp.paper.market import Book, Candle, SymbolSpec, Walk, _unit, book_around, candles
+from binance_mcp.paper.market import (
+    Book,
+    Candle,
+    GridFilters,
+    SymbolSpec,
+    Walk,
+    _unit,
+    book_around,
+    candles,
+)
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
 EIGHT_PLACES = Decimal("0.00000001")
@@ -51,7 +60,7 @@ class Bracket:
 
 
 @dataclass
-class FuturesSpec:
+class FuturesSpec(GridFilters):
     symbol: str
     base: str
     quote: str
@@ -63,13 +72,6 @@ class FuturesSpec:
     level_notional: Decimal
     price_precision: int = 0
     quantity_precision: int = 0
-    tick: Decimal = Decimal(0)
-    min_price: Decimal = Decimal(0)
-    max_price: Decimal = Decimal(0)
-    step: Decimal = Decimal(0)
-    min_qty: Decimal = Decimal(0)
-    max_qty: Decimal = Decimal(0)
-    market_max_qty: Decimal = Decimal(0)
     min_notional: Decimal = Decimal(0)
     min_notional_text: str = "0"
     multiplier_up: Decimal = Decimal(0)
@@ -84,17 +86,9 @@ class FuturesSpec:
         self.trigger_protect = Decimal(self.info["triggerProtect"])
         for f in self.filters:
             kind = f["filterType"]
-            if kind == "PRICE_FILTER":
-                self.tick = Decimal(f["tickSize"]).normalize()
-                self.min_price = Decimal(f["minPrice"])
-                self.max_price = Decimal(f["maxPrice"])
-            elif kind == "LOT_SIZE":
-                self.step = Decimal(f["stepSize"]).normalize()
-                self.min_qty = Decimal(f["minQty"])
-                self.max_qty = Decimal(f["maxQty"])
-            elif kind == "MARKET_LOT_SIZE":
-                self.market_max_qty = Decimal(f["maxQty"])
-            elif kind == "MIN_NOTIONAL":
+            if self.read_grid_filter(f):
+                continue
+            if kind == "MIN_NOTIONAL":
                 self.min_notional = Decimal(f["notional"])
                 self.min_notional_text = f["notional"]
             elif kind == "PERCENT_PRICE":

@@ -41,8 +41,39 @@ STEP_VOLATILITY = Decimal("0.0005")
 BOOK_LEVELS = 5000
 
 
+@dataclass(kw_only=True)
+class GridFilters:
+    """The price and quantity grids spot and futures symbols share (same filter names and
+    fields on both APIs)."""
+
+    tick: Decimal = Decimal(0)
+    min_price: Decimal = Decimal(0)
+    max_price: Decimal = Decimal(0)
+    step: Decimal = Decimal(0)
+    min_qty: Decimal = Decimal(0)
+    max_qty: Decimal = Decimal(0)
+    market_max_qty: Decimal = Decimal(0)
+
+    def read_grid_filter(self, f: dict[str, Any]) -> bool:
+        """Takes PRICE_FILTER, LOT_SIZE or MARKET_LOT_SIZE; False for any other filter."""
+        kind = f["filterType"]
+        if kind == "PRICE_FILTER":
+            self.tick = Decimal(f["tickSize"]).normalize()
+            self.min_price = Decimal(f["minPrice"])
+            self.max_price = Decimal(f["maxPrice"])
+        elif kind == "LOT_SIZE":
+            self.step = Decimal(f["stepSize"]).normalize()
+            self.min_qty = Decimal(f["minQty"])
+            self.max_qty = Decimal(f["maxQty"])
+        elif kind == "MARKET_LOT_SIZE":
+            self.market_max_qty = Decimal(f["maxQty"])
+        else:
+            return False
+        return True
+
+
 @dataclass
-class SymbolSpec:
+class SymbolSpec(GridFilters):
     symbol: str
     base: str
     quote: str
@@ -51,13 +82,6 @@ class SymbolSpec:
     filters: list[dict[str, Any]]
     seed_price: Decimal
     level_notional: Decimal
-    tick: Decimal = Decimal(0)
-    min_price: Decimal = Decimal(0)
-    max_price: Decimal = Decimal(0)
-    step: Decimal = Decimal(0)
-    min_qty: Decimal = Decimal(0)
-    max_qty: Decimal = Decimal(0)
-    market_max_qty: Decimal = Decimal(0)
     min_notional: Decimal = Decimal(0)
     max_notional: Decimal = Decimal(0)
     apply_min_to_market: bool = True
@@ -72,17 +96,9 @@ class SymbolSpec:
     def __post_init__(self) -> None:
         for f in self.filters:
             kind = f["filterType"]
-            if kind == "PRICE_FILTER":
-                self.tick = Decimal(f["tickSize"]).normalize()
-                self.min_price = Decimal(f["minPrice"])
-                self.max_price = Decimal(f["maxPrice"])
-            elif kind == "LOT_SIZE":
-                self.step = Decimal(f["stepSize"]).normalize()
-                self.min_qty = Decimal(f["minQty"])
-                self.max_qty = Decimal(f["maxQty"])
-            elif kind == "MARKET_LOT_SIZE":
-                self.market_max_qty = Decimal(f["maxQty"])
-            elif kind in ("NOTIONAL", "MIN_NOTIONAL"):
+            if self.read_grid_filter(f):
+                continue
+            if kind in ("NOTIONAL", "MIN_NOTIONAL"):
                 self.min_notional = Decimal(f["minNotional"])
                 self.max_notional = Decimal(f.get("maxNotional", "9000000"))
                 self.apply_min_to_market = bool(f.get("applyMinToMarket", True))
