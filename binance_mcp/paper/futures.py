@@ -47,6 +47,7 @@ from binance_mcp.paper.futures_risk import (
     Risk,
     opening_qty,
 )
+from binance_mcp.paper.lookup import find_order
 from binance_mcp.paper.market import BookLevel
 from binance_mcp.paper.params import Params
 
@@ -118,23 +119,7 @@ class FuturesEngine:
 
     def find(self, p: Params, missing: tuple[int, str]) -> FuturesOrder:
         symbol = self.spec(p.text("symbol")).symbol
-        order_id = p.integer("orderId")
-        client_id = p.text("origClientOrderId")
-        if order_id is None and client_id is None:
-            raise BinanceError(
-                -1102,
-                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
-            )
-        matches = [
-            o
-            for o in self.account.orders.values()
-            if o.symbol == symbol
-            and (order_id is None or o.orderId == order_id)
-            and (client_id is None or o.clientOrderId == client_id)
-        ]
-        if not matches:
-            raise E.err(missing)
-        return max(matches, key=lambda o: o.orderId)
+        return find_order(self.account.orders.values(), symbol, p, missing)
 
     # ----- placing -------------------------------------------------------------------------
 

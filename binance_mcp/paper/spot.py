@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from binance_mcp.paper import errors as E
 from binance_mcp.paper.errors import BinanceError, filter_failure, mandatory, not_required
 from binance_mcp.paper.filters import check_spot_order
+from binance_mcp.paper.lookup import find_order
 from binance_mcp.paper.market import BookLevel, SymbolSpec, Walk, fmt
 from binance_mcp.paper.numbers import decimals, quantize_down
 from binance_mcp.paper.params import Params
@@ -168,23 +169,7 @@ class SpotEngine:
 
     def find(self, p: Params, missing: tuple[int, str]) -> SpotOrder:
         symbol = self.spec(p.text("symbol")).symbol
-        order_id = p.integer("orderId")
-        client_id = p.text("origClientOrderId")
-        if order_id is None and client_id is None:
-            raise BinanceError(
-                -1102,
-                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
-            )
-        matches = [
-            o
-            for o in self.account.orders.values()
-            if o.symbol == symbol
-            and (order_id is None or o.orderId == order_id)
-            and (client_id is None or o.clientOrderId == client_id)
-        ]
-        if not matches:
-            raise E.err(missing)
-        return max(matches, key=lambda o: o.orderId)
+        return find_order(self.account.orders.values(), symbol, p, missing)
 
     def account_info(self, p: Params, now: int) -> dict[str, Any]:
         omit_zero = p.text("omitZeroBalances") == "true"
