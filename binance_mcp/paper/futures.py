@@ -5,6 +5,7 @@ settings in `futures_settings`, history in `futures_history`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -339,7 +340,7 @@ class FuturesEngine:
         return None
 
     def _take(
-        self, levels: list[BookLevel], qty: Decimal, limit: Decimal | None, side: str
+        self, levels: Iterable[BookLevel], qty: Decimal, limit: Decimal | None, side: str
     ) -> list[tuple[Decimal, Decimal]]:
         out: list[tuple[Decimal, Decimal]] = []
         want = qty
@@ -358,8 +359,7 @@ class FuturesEngine:
     def _execute(self, order: FuturesOrder, spec: FuturesSpec, now: int) -> None:
         capacity = self._capacity(order)
         wanted = order.remaining if capacity is None else min(order.remaining, capacity)
-        book = self.market.book(spec.symbol, 500)
-        levels = book.asks if order.side == "BUY" else book.bids
+        levels = self.market.taker_levels(spec.symbol, order.side)
         limit = order.price if order.type == "LIMIT" else None
         slices = self._take(levels, wanted, limit, order.side)
         filled = sum((q for _, q in slices), ZERO)

@@ -11,12 +11,14 @@ and the prices derived from the spot walk of the same symbol.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from binance_mcp.paper.market import (
     Book,
+    BookLevel,
     Candle,
     GridFilters,
     SymbolSpec,
@@ -24,6 +26,7 @@ from binance_mcp.paper.market import (
     _unit,
     book_around,
     candles,
+    taker_levels,
 )
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
@@ -187,6 +190,11 @@ class FuturesMarket:
     def best(self, symbol: str) -> tuple[Decimal, Decimal]:
         book = self.book(symbol, 1)
         return book.bids[0].price, book.asks[0].price
+
+    def taker_levels(self, symbol: str, order_side: str) -> Iterator[BookLevel]:
+        return taker_levels(
+            symbol + ":PERP", self.specs[symbol], self.last(symbol), self.walk.steps, order_side
+        )
 
     def candles(
         self,

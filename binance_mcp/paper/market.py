@@ -8,10 +8,11 @@ import json
 import math
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from importlib import resources
+from itertools import islice
 from typing import Any, Protocol
 
 from binance_mcp.paper.numbers import quantize_down
@@ -212,6 +213,9 @@ class Walk:
         book = self.book(symbol, 1)
         return book.bids[0].price, book.asks[0].price
 
+    def taker_levels(self, symbol: str, order_side: str) -> Iterator[BookLevel]:
+        return taker_levels(symbol, self.specs[symbol], self.prices[symbol], self.steps, order_side)
+
     def history_price(self, symbol: str, t_ms: int, now_ms: int) -> Decimal:
         return history_price(symbol, self.specs[symbol], self.prices[symbol], t_ms, now_ms)
 
@@ -239,24 +243,41 @@ class Grid(Protocol):
     level_notional: Decimal
 
 
-def book_around(key: str, grid: Grid, price: Decimal, steps: int, depth: int) -> Book:
-    """Levels around `price`; the same for the same price and walk step."""
+# How deep an incoming order may take into the book (the depth Binance's own book answers).
+MATCH_DEPTH = 500
+
+
+def book_side(key: str, grid: Grid, price: Decimal, steps: int, side: str) -> Iterator[BookLevel]:
+    """One side ("b" bids, "a" asks) of the book around `price`, best level first; the same for
+    the same price and walk step. Lazy, so matching an order computes only the levels it takes."""
     half_spread = max(grid.tick, quantize_down(price * Decimal("0.00002"), grid.tick))
     gap = max(grid.tick, quantize_down(price * Decimal("0.0001"), grid.tick))
-    bids: list[BookLevel] = []
-    asks: list[BookLevel] = []
     per_level = grid.level_notional / price
-    for i in range(min(depth, BOOK_LEVELS)):
-        for side, levels in (("b", bids), ("a", asks)):
-            level_price = (
-                price - half_spread - gap * i if side == "b" else price + half_spread + gap * i
-            )
-            if level_price <= 0:
-                continue
-            u = Decimal(str(round(0.3 + 1.4 * _unit(key, steps, side, i), 6)))
-            qty = max(quantize_down(per_level * u, grid.step), grid.min_qty)
-            levels.append(BookLevel(level_price, qty))
-    return Book(bids, asks)
+    for i in range(BOOK_LEVELS):
+        level_price = (
+            price - half_spread - gap * i if side == "b" else price + half_spread + gap * i
+        )
+        if level_price <= 0:
+            return
+        u = Decimal(str(round(0.3 + 1.4 * _unit(key, steps, side, i), 6)))
+        qty = max(quantize_down(per_level * u, grid.step), grid.min_qty)
+        yield BookLevel(level_price, qty)
+
+
+def book_around(key: str, grid: Grid, price: Decimal, steps: int, depth: int) -> Book:
+    """Both sides of the book, `depth` levels each."""
+    return Book(
+        list(islice(book_side(key, grid, price, steps, "b"), depth)),
+        list(islice(book_side(key, grid, price, steps, "a"), depth)),
+    )
+
+
+def taker_levels(
+    key: str, grid: Grid, price: Decimal, steps: int, order_side: str
+) -> Iterator[BookLevel]:
+    """The levels an incoming BUY (asks) or SELL (bids) order takes from, best first."""
+    side = "a" if order_side == "BUY" else "b"
+    return islice(book_side(key, grid, price, steps, side), MATCH_DEPTH)
 
 
 def history_price(key: str, grid: Grid, price_now: Decimal, t_ms: int, now_ms: int) -> Decimal:

@@ -4,6 +4,7 @@ checks, fills against the simulated book, resting orders and stop triggers."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -316,7 +317,7 @@ class SpotEngine:
             raise BinanceError(-1013, "Invalid stop price.")
 
         last = self.walk.prices[spec.symbol]
-        open_here = [o for o in self.open_orders(spec.symbol)]
+        open_here = self.open_orders(spec.symbol)
         check_spot_order(
             spec,
             side=side,
@@ -446,7 +447,7 @@ class SpotEngine:
 
     def _take_levels(
         self,
-        levels: list[BookLevel],
+        levels: Iterable[BookLevel],
         qty: Decimal | None,
         quote: Decimal | None,
         limit: Decimal | None,
@@ -476,13 +477,9 @@ class SpotEngine:
                 break
         return out
 
-    def _levels(self, symbol: str, side: str) -> list[BookLevel]:
-        book = self.walk.book(symbol, 500)
-        return book.asks if side == "BUY" else book.bids
-
     def _market(self, order: SpotOrder, spec: SymbolSpec, now: int) -> list[Fill]:
         slices = self._take_levels(
-            self._levels(spec.symbol, order.side),
+            self.walk.taker_levels(spec.symbol, order.side),
             order.origQty if order.origQty else None,
             order.origQuoteOrderQty if not order.origQty else None,
             None,
@@ -512,7 +509,7 @@ class SpotEngine:
 
     def _limit(self, order: SpotOrder, spec: SymbolSpec, now: int) -> list[Fill]:
         slices = self._take_levels(
-            self._levels(spec.symbol, order.side),
+            self.walk.taker_levels(spec.symbol, order.side),
             order.origQty,
             None,
             order.price,

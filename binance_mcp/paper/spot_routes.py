@@ -123,7 +123,8 @@ def _ticker_24h(state: PaperState, spec: SymbolSpec, now: int, mini: bool) -> di
     last_id = state.walk.next_trade_id - 1
     row: dict[str, Any] = {"symbol": spec.symbol}
     if not mini:
-        bid, ask = state.walk.book(spec.symbol, 1).bids[0], state.walk.book(spec.symbol, 1).asks[0]
+        top = state.walk.book(spec.symbol, 1)
+        bid, ask = top.bids[0], top.asks[0]
         change = last - open_
         weighted = (quote_volume / volume).quantize(Decimal("0.00000001")) if volume else last
         row |= {
