@@ -8,9 +8,11 @@ server must not pay before answering `tools/list`.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from binance_mcp.errors import ExchangeError, ExchangeUnreachable, ToolFailure
 from binance_mcp.venues import Endpoints
 
 if TYPE_CHECKING:
@@ -35,14 +37,36 @@ def make_client(endpoints: Endpoints) -> Client:
 def make_async_client(endpoints: Endpoints) -> AsyncClient:
     """An asyncio client for `endpoints`; call it inside the running loop that will use it
     (its aiohttp session binds to that loop). Sends no request while being built; use this
-    rather than `AsyncClient.create()`, which pings the live host before any URL is set."""
-    from binance import AsyncClient
+    rather than `AsyncClient.create()`, which pings the live host before any URL is set.
 
+    The client records the request weight each host reports (`used_weight`, by origin)."""
     loop = asyncio.get_running_loop()
     key, secret = _keys(endpoints)
-    client = AsyncClient(key, secret, loop=loop, testnet=False, demo=False, verbose=False)
+    client = _weight_tracking_client()(
+        key, secret, loop=loop, testnet=False, demo=False, verbose=False
+    )
     _point_at(client, endpoints)
     return client
+
+
+@functools.cache
+def _weight_tracking_client() -> type[AsyncClient]:
+    from binance import AsyncClient
+
+    class WeightTrackingClient(AsyncClient):  # type: ignore[misc]
+        used_weight: dict[str, int]
+
+        async def _handle_response(self, response: Any) -> Any:
+            used = response.headers.get("x-mbx-used-weight-1m")
+            if used is not None and used.isdigit():
+                if not hasattr(self, "used_weight"):
+                    self.used_weight = {}
+                self.used_weight[
+                    f"{response.url.scheme}://{response.url.host}:{response.url.port}"
+                ] = int(used)
+            return await super()._handle_response(response)
+
+    return WeightTrackingClient
 
 
 def _keys(endpoints: Endpoints) -> tuple[str | None, str | None]:
@@ -80,7 +104,13 @@ def _point_at(client: Any, endpoints: Endpoints) -> None:
 
 def describe_exchange_error(exc: BaseException, endpoints: Endpoints) -> str | None:
     """A one-line, secret-free explanation of a failed exchange call, or None when `exc` is
-    not an exchange or network failure (a bug, which should surface as such).
+    not an exchange or network failure (a bug, which should surface as such)."""
+    failure = as_failure(exc, endpoints)
+    return None if failure is None else str(failure)
+
+
+def as_failure(exc: BaseException, endpoints: Endpoints) -> ToolFailure | None:
+    """The agent-facing failure for an exchange or network error, or None for anything else.
 
     Exception texts from HTTP libraries include the request URL, and a signed URL carries the
     signature, so network errors are described from their type and host, never their text.
@@ -91,24 +121,38 @@ def describe_exchange_error(exc: BaseException, endpoints: Endpoints) -> str | N
 
     where = f"the {endpoints.venue} venue"
     if isinstance(exc, BinanceAPIException):
-        message = _redact(str(exc.message), endpoints)
-        return f"Binance error {exc.code} (HTTP {exc.status_code}) from {where}: {message}"
+        message = _redact(_api_message(exc), endpoints)
+        return ExchangeError(endpoints.venue, int(exc.code), int(exc.status_code), message)
     if isinstance(exc, BinanceRequestException):
-        return f"{where} sent a response that is not valid JSON: {_redact(exc.message, endpoints)}"
+        text = _redact(str(exc.message), endpoints)
+        return ExchangeUnreachable(f"{where} sent a response that is not valid JSON: {text}")
     if isinstance(exc, requests.RequestException):
         host = _request_host(exc)
         if isinstance(exc, requests.Timeout):
-            return f"timed out waiting for {where} at {host}; try again later"
+            return ExchangeUnreachable(f"timed out waiting for {where} at {host}; try again later")
         if isinstance(exc, requests.ConnectionError):
-            return f"could not connect to {where} at {host}; is it reachable?"
-        return f"HTTP request to {where} at {host} failed ({type(exc).__name__})"
+            return ExchangeUnreachable(f"could not connect to {where} at {host}; is it reachable?")
+        return ExchangeUnreachable(
+            f"HTTP request to {where} at {host} failed ({type(exc).__name__})"
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"could not connect to {where} at {exc.host}:{exc.port}; is it reachable?"
+        return ExchangeUnreachable(
+            f"could not connect to {where} at {exc.host}:{exc.port}; is it reachable?"
+        )
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
-        return f"timed out waiting for {where}; try again later"
+        return ExchangeUnreachable(f"timed out waiting for {where}; try again later")
     if isinstance(exc, aiohttp.ClientError):
-        return f"HTTP request to {where} failed ({type(exc).__name__})"
+        return ExchangeUnreachable(f"HTTP request to {where} failed ({type(exc).__name__})")
     return None
+
+
+def _api_message(exc: Any) -> str:
+    # A non-JSON error body leaves code 0, and AsyncClient then puts the bound method
+    # `response.text` (whose repr shows the signed URL) into the message: never repeat it.
+    message = exc.message
+    if not isinstance(message, str) or "bound method" in message:
+        return f"a non-JSON error response (HTTP {exc.status_code})"
+    return message[:300]
 
 
 def _request_host(exc: Any) -> str:

@@ -6,6 +6,7 @@ For the in-process paper venue the exchange starts in a background thread, so `i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from concurrent.futures import Future
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Final
 from pydantic import SecretStr
 
 from binance_mcp.config import Settings
+from binance_mcp.errors import ToolFailure
+from binance_mcp.exchange import Exchange
 from binance_mcp.venues import Endpoints
 
 if TYPE_CHECKING:
@@ -25,7 +28,7 @@ log = logging.getLogger(__name__)
 PAPER_START_TIMEOUT: Final = 60.0
 
 
-class VenueUnavailable(Exception):
+class VenueUnavailable(ToolFailure):
     """The venue could not be set up (the in-process paper exchange failed to start)."""
 
 
@@ -33,6 +36,36 @@ class Runtime:
     def __init__(self, settings: Settings, endpoints: Future[Endpoints]) -> None:
         self.settings = settings
         self._endpoints = endpoints
+        self._exchange: Exchange | None = None
+        self._exchange_lock = asyncio.Lock()
+
+    async def exchange(self) -> Exchange:
+        """The venue's client, built at the first call that needs it (never for `tools/list`:
+        importing python-binance costs ~0.4 s) and shared by every call after."""
+        if self._exchange is None:
+            async with self._exchange_lock:
+                if self._exchange is None:
+                    endpoints = await self.wait_endpoints()
+                    from binance_mcp.exchange_client import make_async_client
+
+                    self._exchange = Exchange(endpoints, make_async_client(endpoints))
+        return self._exchange
+
+    async def wait_endpoints(self) -> Endpoints:
+        try:
+            async with asyncio.timeout(PAPER_START_TIMEOUT):
+                return await asyncio.wrap_future(self._endpoints)
+        except TimeoutError:
+            raise VenueUnavailable(
+                f"the paper exchange did not start within {PAPER_START_TIMEOUT:.0f} s"
+            ) from None
+        except Exception as exc:
+            raise VenueUnavailable(f"the paper exchange failed to start: {exc}") from None
+
+    async def aclose(self) -> None:
+        if self._exchange is not None:
+            await self._exchange.close()
+            self._exchange = None
 
     def endpoints(self, timeout: float = PAPER_START_TIMEOUT) -> Endpoints:
         """The endpoints to call; blocks while an in-process paper exchange is starting, so

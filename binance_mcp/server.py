@@ -13,7 +13,7 @@ from mcp.server.mcpserver import MCPServer
 from binance_mcp import __version__
 from binance_mcp.config import Settings
 from binance_mcp.runtime import PaperStarter, Runtime
-from binance_mcp.tools import register_tools
+from binance_mcp.tools import build_tools
 from binance_mcp.venues import Endpoints
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,18 @@ def build_server(settings: Settings) -> MCPServer[Runtime]:
             log.info("spot %s, futures %s", fixed.spot_url, fixed.futures_url)
             done: Future[Endpoints] = Future()
             done.set_result(fixed)
-            yield Runtime(settings, done)
+            runtime = Runtime(settings, done)
+            try:
+                yield runtime
+            finally:
+                await runtime.aclose()
             return
         starter = PaperStarter(settings).start()
+        runtime = Runtime(settings, starter.future)
         try:
-            yield Runtime(settings, starter.future)
+            yield runtime
         finally:
+            await runtime.aclose()
             # Joining threads blocks; keep the event loop free while the exchange shuts down.
             await anyio.to_thread.run_sync(starter.stop)
 
@@ -54,6 +60,6 @@ def build_server(settings: Settings) -> MCPServer[Runtime]:
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        tools=build_tools(),
     )
-    register_tools(server)
     return server

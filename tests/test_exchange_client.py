@@ -182,8 +182,9 @@ def test_binance_error_keeps_code_and_message_and_redacts_keys() -> None:
     body = '{"code": -1121, "msg": "Invalid symbol. ' + KEY + '"}'
     exc = BinanceAPIException(response, 400, body)
     message = describe_exchange_error(exc, endpoints_for("demo"))
-    assert (
-        message == "Binance error -1121 (HTTP 400) from the demo venue: Invalid symbol. <redacted>"
+    assert message == (
+        "Binance error -1121 (HTTP 400) from the demo venue: Invalid symbol. <redacted>. "
+        "Hint: unknown symbol; binance_exchange_info lists the symbols of each market"
     )
 
 

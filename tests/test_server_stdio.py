@@ -105,7 +105,7 @@ async def test_stdio_unreachable_venue_is_a_clean_tool_error(tmp_path: Path) -> 
         result = await client.call_tool("binance_server_time", {})
     assert result.is_error
     text = result.content[0].text
-    assert f"could not connect to the live venue at http://127.0.0.1:{port}" in text
+    assert f"could not connect to the live venue at 127.0.0.1:{port}" in text
     assert "Traceback" not in text and KEY not in text and SECRET not in text
 
 

@@ -1,12 +1,39 @@
-"""The MCP tools, one module per area; `register_tools` adds them all to a server."""
+"""The MCP tools. Each area module declares its tools with `@tool` (tools/declare.py), which
+records the risk class; `all_tools` is the table of all of them, in SPEC order."""
 
 from __future__ import annotations
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 
-from binance_mcp.runtime import Runtime
-from binance_mcp.tools import market
+from binance_mcp.tools.declare import DECLARED, ToolDef
+from binance_mcp.tools.risk import ANNOTATIONS
+from binance_mcp.tools.schemas import compact
+
+# The areas in SPEC order (§3.1-§3.5); tools/list follows it, then declaration order.
+AREAS = ("account", "spot", "futures", "market", "analysis")
 
 
-def register_tools(server: MCPServer[Runtime]) -> None:
-    market.register(server)
+def all_tools() -> list[ToolDef]:
+    import importlib
+
+    for area in AREAS:  # imported for their @tool declarations
+        importlib.import_module(f"binance_mcp.tools.{area}")
+    return sorted(DECLARED, key=lambda t: AREAS.index(t.fn.__module__.rsplit(".", 1)[1]))
+
+
+def build_tools() -> list[Tool]:
+    """The MCP tool objects, with compacted schemas (tools/schemas.py)."""
+    tools = []
+    for t in all_tools():
+        built = Tool.from_function(
+            t.fn,
+            name=t.name,
+            title=t.title,
+            description=t.description,
+            annotations=ANNOTATIONS[t.risk],
+            structured_output=True,
+        )
+        built.parameters = compact(built.parameters)
+        built.fn_metadata.output_schema = compact(built.fn_metadata.output_schema)
+        tools.append(built)
+    return tools

@@ -1,0 +1,103 @@
+"""Argument types shared by the tools: what the input schemas say, and how values are
+normalised before anything (the policy included) sees them.
+
+Symbols are trimmed and upper-cased and must be plain ASCII letters and digits, so `btcusdt `
+and `BTCUSDT` are one symbol and a Cyrillic look-alike is refused. Quantities and prices are
+`Decimal`, from a decimal string or a JSON number, finite, and never pass through a float.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BeforeValidator, Field
+
+_SYMBOL: Final = re.compile(r"[A-Z0-9]{2,30}")
+_CLIENT_ID: Final = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
+
+
+def normalise_symbol(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    symbol = value.strip().upper()
+    if not _SYMBOL.fullmatch(symbol):
+        raise ValueError(
+            f"symbol {value!r} is not a trading pair: use ASCII letters and digits, like BTCUSDT"
+        )
+    return symbol
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _client_id(value: Any) -> Any:
+    if isinstance(value, str) and not _CLIENT_ID.fullmatch(value):
+        raise ValueError("client order ids are 1-36 characters of letters, digits and . : / _ -")
+    return value
+
+
+Symbol = Annotated[
+    str,
+    BeforeValidator(normalise_symbol),
+    Field(description="Trading pair, e.g. BTCUSDT"),
+]
+Symbols = Annotated[
+    list[Symbol],
+    Field(min_length=1, max_length=100, description="Several trading pairs"),
+]
+Side = Annotated[Literal["BUY", "SELL"], BeforeValidator(_upper)]
+MarketName = Annotated[
+    Literal["spot", "futures"],
+    BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
+    Field(description="spot, or futures (USD-M perpetuals)"),
+]
+PositionSide = Annotated[
+    Literal["BOTH", "LONG", "SHORT"],
+    BeforeValidator(_upper),
+    Field(description="BOTH in one-way mode; LONG or SHORT in hedge mode"),
+]
+TimeInForce = Annotated[Literal["GTC", "IOC", "FOK"], BeforeValidator(_upper)]
+
+_DEC = {"allow_inf_nan": False}
+Quantity = Annotated[
+    Decimal, Field(gt=0, description="Base-asset quantity (decimal string)", **_DEC)
+]
+Price = Annotated[
+    Decimal, Field(gt=0, description="Price in the quote asset (decimal string)", **_DEC)
+]
+PositiveDecimal = Annotated[Decimal, Field(gt=0, **_DEC)]
+
+ClientId = Annotated[
+    str,
+    BeforeValidator(_client_id),
+    Field(description="Your own order id (1-36 chars); lets you find the order again"),
+]
+OrderId = Annotated[int, Field(gt=0, description="Binance's order id")]
+Millis = Annotated[int, Field(ge=0, description="Unix time in milliseconds")]
+FromId = Annotated[int, Field(ge=0, description="Trade id to start from")]
+Limit1000 = Annotated[int, Field(ge=1, le=1000, description="Rows to return (1-1000)")]
+
+Interval = Literal[
+    "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"
+]
+SpotInterval = Literal[
+    "1s",
+    "1m",
+    "3m",
+    "5m",
+    "15m",
+    "30m",
+    "1h",
+    "2h",
+    "4h",
+    "6h",
+    "8h",
+    "12h",
+    "1d",
+    "3d",
+    "1w",
+    "1M",
+]

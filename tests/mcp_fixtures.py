@@ -1,0 +1,63 @@
+"""MCP end-to-end fixtures: the server built as `binance-mcp` builds it, pointed at the test's
+paper exchange (real HTTP on 127.0.0.1), driven by the MCP SDK's client in both protocol eras.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from pydantic import SecretStr
+
+from binance_mcp.config import Settings
+from binance_mcp.paper.runner import PaperExchange
+from binance_mcp.runtime import Runtime
+from binance_mcp.server import build_server
+
+
+@pytest.fixture(params=["legacy", "auto"])
+def mode(request: pytest.FixtureRequest) -> Any:
+    """Both protocol eras the SDK speaks: 2025-11-25 (legacy) and 2026-07-28 (auto)."""
+    return request.param
+
+
+def paper_settings(paper: PaperExchange, state_dir: Path) -> Settings:
+    return Settings(
+        venue="paper",
+        venue_source="test",
+        state_dir=state_dir,
+        api_key=SecretStr(paper.config.api_key),
+        api_secret=SecretStr(paper.config.api_secret),
+        spot_url_override=paper.spot_url,
+        futures_url_override=paper.futures_url,
+    )
+
+
+@pytest.fixture
+def server(paper: PaperExchange, tmp_path: Path) -> MCPServer[Runtime]:
+    return build_server(paper_settings(paper, tmp_path / "state"))
+
+
+async def ok(client: Client, tool: str, args: dict[str, Any] | None = None) -> Any:
+    """Call `tool`, require success, and return its structured result (checked to equal the
+    JSON text content an older client would read)."""
+    result = await client.call_tool(tool, args or {})
+    assert not result.is_error, result.content[0].text if result.content else result
+    data = result.structured_content
+    assert data is not None and data["venue"] == "paper"
+    assert json.loads(result.content[0].text) == data
+    return data
+
+
+async def fails(client: Client, tool: str, args: dict[str, Any] | None = None) -> str:
+    """Call `tool`, require a tool error, and return its text."""
+    result = await client.call_tool(tool, args or {})
+    assert result.is_error, result.structured_content
+    text: str = result.content[0].text
+    assert "Traceback" not in text
+    assert "Error executing tool" not in text or ":" in text.split("Error executing tool")[1]
+    return text
