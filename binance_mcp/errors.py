@@ -60,7 +60,7 @@ class ExchangeError(ToolFailure):
         self.binance_message = message
         hint = HINTS.get(code)
         text = f"Binance error {code} (HTTP {status}) from the {venue} venue: {message}"
-        super().__init__(f"{text}. Hint: {hint}" if hint else text)
+        super().__init__(f"{text.rstrip('.')}. Hint: {hint}" if hint else text)
 
 
 class ExchangeUnreachable(ToolFailure):

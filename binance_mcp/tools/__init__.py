@@ -7,7 +7,7 @@ from mcp.server.mcpserver.tools import Tool
 
 from binance_mcp.tools.declare import DECLARED, ToolDef
 from binance_mcp.tools.risk import ANNOTATIONS
-from binance_mcp.tools.schemas import compact
+from binance_mcp.tools.schemas import compact, merge_any_of, shallow
 
 # The areas in SPEC order (§3.1-§3.5); tools/list follows it, then declaration order.
 AREAS = ("account", "spot", "futures", "market", "analysis")
@@ -33,7 +33,9 @@ def build_tools() -> list[Tool]:
             annotations=ANNOTATIONS[t.risk],
             structured_output=True,
         )
-        built.parameters = compact(built.parameters)
-        built.fn_metadata.output_schema = compact(built.fn_metadata.output_schema)
+        built.parameters = merge_any_of(compact(built.parameters, optional_is_absent=True))
+        output = built.fn_metadata.output_schema
+        assert output is not None, f"{t.name} has no output model"
+        built.fn_metadata.output_schema = shallow(output)
         tools.append(built)
     return tools

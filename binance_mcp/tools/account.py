@@ -1,1 +1,248 @@
-"""placeholder"""
+"""Account tools (SPEC §3.1): spot account and balances, the USD-M futures account and
+positions, and the server's own diagnostics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from mcp.server.mcpserver import Context
+from pydantic import BaseModel, BeforeValidator, Field
+
+from binance_mcp.errors import ToolFailure
+from binance_mcp.exchange import Exchange
+from binance_mcp.runtime import Runtime
+from binance_mcp.tools.args import Symbol
+from binance_mcp.tools.declare import exchange, tool
+from binance_mcp.tools.results import Result
+
+Ctx = Context[Runtime, Any]
+
+
+class AccountInfo(Result):
+    accountType: str
+    canTrade: bool
+    canWithdraw: bool
+    canDeposit: bool
+    permissions: list[str]
+    commissionRates: dict[str, str] = Field(description="maker, taker, buyer, seller (fractions)")
+    updateTime: int
+
+
+@tool("read", "Spot account")
+async def binance_account_info(ctx: Ctx) -> AccountInfo:
+    """Spot account: type, trade/withdraw/deposit rights, permissions, commission rates."""
+    ex = await exchange(ctx)
+    a = await ex.read("get_account", omitZeroBalances="true")
+    return AccountInfo(
+        venue=ex.venue,
+        accountType=a.get("accountType", "SPOT"),
+        canTrade=bool(a.get("canTrade")),
+        canWithdraw=bool(a.get("canWithdraw")),
+        canDeposit=bool(a.get("canDeposit")),
+        permissions=list(a.get("permissions") or []),
+        commissionRates={k: str(v) for k, v in (a.get("commissionRates") or {}).items()},
+        updateTime=int(a.get("updateTime") or 0),
+    )
+
+
+class Balance(BaseModel):
+    asset: str
+    free: str
+    locked: str
+
+
+class Balances(Result):
+    balances: list[Balance]
+
+
+@tool("read", "Spot balances")
+async def binance_spot_balances(
+    ctx: Ctx,
+    asset: Annotated[
+        str | None,
+        BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
+        Field(description="Only this asset, e.g. USDT"),
+    ] = None,
+) -> Balances:
+    """Non-zero spot balances (free and locked), optionally for one asset."""
+    ex = await exchange(ctx)
+    a = await ex.read("get_account", omitZeroBalances="true")
+    rows = [
+        Balance(asset=b["asset"], free=b["free"], locked=b["locked"])
+        for b in a.get("balances", [])
+        if (asset is None or b["asset"] == asset)
+        and (Decimal(b["free"]) != 0 or Decimal(b["locked"]) != 0)
+    ]
+    return Balances(venue=ex.venue, balances=rows)
+
+
+class FuturesAsset(BaseModel):
+    asset: str
+    walletBalance: str
+    unrealizedProfit: str
+    marginBalance: str
+    availableBalance: str
+
+
+class FuturesAccount(Result):
+    account: Literal["USD-M futures"]
+    totalWalletBalance: str
+    totalUnrealizedProfit: str
+    totalMarginBalance: str
+    totalInitialMargin: str
+    totalMaintMargin: str
+    availableBalance: str
+    maxWithdrawAmount: str
+    assets: list[FuturesAsset]
+
+
+@tool("read", "USD-M futures account")
+async def binance_portfolio_account(ctx: Ctx) -> FuturesAccount:
+    """USD-M futures account summary (not portfolio margin): wallet, unrealized PnL, margin,
+    available balance, non-zero assets."""
+    ex = await exchange(ctx)
+    a = await ex.read("futures_account")
+    return FuturesAccount(
+        venue=ex.venue,
+        account="USD-M futures",
+        totalWalletBalance=a["totalWalletBalance"],
+        totalUnrealizedProfit=a["totalUnrealizedProfit"],
+        totalMarginBalance=a["totalMarginBalance"],
+        totalInitialMargin=a["totalInitialMargin"],
+        totalMaintMargin=a["totalMaintMargin"],
+        availableBalance=a["availableBalance"],
+        maxWithdrawAmount=a["maxWithdrawAmount"],
+        assets=[
+            FuturesAsset(**{k: r[k] for k in FuturesAsset.model_fields})
+            for r in a.get("assets", [])
+            if Decimal(r["walletBalance"]) != 0 or Decimal(r["unrealizedProfit"]) != 0
+        ],
+    )
+
+
+class Position(BaseModel):
+    symbol: str
+    positionSide: str
+    side: Literal["LONG", "SHORT"]
+    positionAmt: str
+    entryPrice: str
+    markPrice: str
+    unRealizedProfit: str
+    liquidationPrice: str
+    notional: str
+    leverage: int | None
+    marginType: str | None
+
+
+class Positions(Result):
+    positions: list[Position]
+
+
+@tool("read", "Futures positions")
+async def binance_futures_positions(ctx: Ctx, symbol: Symbol | None = None) -> Positions:
+    """Open USD-M positions: side, size, entry, mark, unrealized PnL, liquidation price,
+    leverage, margin type, notional."""
+    ex = await exchange(ctx)
+    rows = [
+        r
+        for r in await ex.read("futures_position_information", symbol=symbol)
+        if Decimal(r["positionAmt"]) != 0
+    ]
+    configs = await _symbol_configs(ex, {r["symbol"] for r in rows})
+    return Positions(
+        venue=ex.venue,
+        positions=[
+            Position(
+                symbol=r["symbol"],
+                positionSide=r["positionSide"],
+                side="LONG" if Decimal(r["positionAmt"]) > 0 else "SHORT",
+                positionAmt=r["positionAmt"],
+                entryPrice=r["entryPrice"],
+                markPrice=r["markPrice"],
+                unRealizedProfit=r["unRealizedProfit"],
+                liquidationPrice=r["liquidationPrice"],
+                notional=r["notional"],
+                leverage=configs.get(r["symbol"], {}).get("leverage"),
+                marginType=configs.get(r["symbol"], {}).get("marginType"),
+            )
+            for r in rows
+        ],
+    )
+
+
+async def _symbol_configs(ex: Exchange, symbols: set[str]) -> dict[str, dict[str, Any]]:
+    # positionRisk v3 no longer carries leverage and margin type; symbolConfig does.
+    if not symbols:
+        return {}
+    only = {"symbol": next(iter(symbols))} if len(symbols) == 1 else {}
+    rows = await ex.read("futures_symbol_config", **only)
+    return {r["symbol"]: r for r in rows if r["symbol"] in symbols}
+
+
+# --- diagnostics -----------------------------------------------------------------------------------
+
+
+class Reachability(BaseModel):
+    url: str
+    reachable: bool
+    latencyMs: int | None
+    error: str | None = None
+
+
+class AccountStatus(Result):
+    spot: Reachability
+    futures: Reachability
+    serverTime: int | None
+    clockOffsetMs: int | None = Field(description="serverTime - local time")
+    keysSet: bool
+    usedWeight: dict[str, int] = Field(description="X-MBX-USED-WEIGHT-1M last seen, by host")
+    policy: str = Field(description="Policy file in force, or the built-in default")
+
+
+@tool("read", "Server status")
+async def binance_account_status(ctx: Ctx) -> AccountStatus:
+    """Diagnostics: venue, reachability and latency, clock offset, whether keys are set,
+    request weight used, policy in force."""
+    runtime = ctx.request_context.lifespan_context
+    ex = await exchange(ctx)
+    (spot, spot_time), (futures, _) = await asyncio.gather(
+        _probe(ex, "get_server_time", ex.endpoints.spot_url),
+        _probe(ex, "futures_time", ex.endpoints.futures_url),
+    )
+    offset = None
+    if spot_time is not None:
+        offset = spot_time[0] - spot_time[1]
+    policy = runtime.settings.policy_path
+    return AccountStatus(
+        venue=ex.venue,
+        spot=spot,
+        futures=futures,
+        serverTime=spot_time[0] if spot_time else None,
+        clockOffsetMs=offset,
+        keysSet=ex.endpoints.has_keys,
+        usedWeight=ex.used_weight,
+        policy=str(policy) if policy is not None else "built-in default",
+    )
+
+
+async def _probe(
+    ex: Exchange, method: str, url: str
+) -> tuple[Reachability, tuple[int, int] | None]:
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    before = time.time()
+    try:
+        answer = await ex.read(method)
+    except ToolFailure as exc:
+        return Reachability(url=origin, reachable=False, latencyMs=None, error=str(exc)), None
+    after = time.time()
+    local_ms = round((before + after) * 500)
+    latency = round((after - before) * 1000)
+    return (
+        Reachability(url=origin, reachable=True, latencyMs=latency),
+        (int(answer["serverTime"]), local_ms),
+    )

@@ -39,20 +39,13 @@ def _client_id(value: Any) -> Any:
     return value
 
 
-Symbol = Annotated[
-    str,
-    BeforeValidator(normalise_symbol),
-    Field(description="Trading pair, e.g. BTCUSDT"),
-]
-Symbols = Annotated[
-    list[Symbol],
-    Field(min_length=1, max_length=100, description="Several trading pairs"),
-]
+Symbol = Annotated[str, BeforeValidator(normalise_symbol)]
+Symbols = Annotated[list[Symbol], Field(min_length=1, max_length=100)]
 Side = Annotated[Literal["BUY", "SELL"], BeforeValidator(_upper)]
 MarketName = Annotated[
     Literal["spot", "futures"],
     BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
-    Field(description="spot, or futures (USD-M perpetuals)"),
+    Field(description="futures = USD-M"),
 ]
 PositionSide = Annotated[
     Literal["BOTH", "LONG", "SHORT"],
@@ -73,12 +66,12 @@ PositiveDecimal = Annotated[Decimal, Field(gt=0, **_DEC)]
 ClientId = Annotated[
     str,
     BeforeValidator(_client_id),
-    Field(description="Your own order id (1-36 chars); lets you find the order again"),
+    Field(description="Your own order id (1-36 chars)"),
 ]
-OrderId = Annotated[int, Field(gt=0, description="Binance's order id")]
-Millis = Annotated[int, Field(ge=0, description="Unix time in milliseconds")]
-FromId = Annotated[int, Field(ge=0, description="Trade id to start from")]
-Limit1000 = Annotated[int, Field(ge=1, le=1000, description="Rows to return (1-1000)")]
+OrderId = Annotated[int, Field(gt=0)]
+Millis = Annotated[int, Field(ge=0)]  # Unix time, ms
+FromId = Annotated[int, Field(ge=0)]
+Limit1000 = Annotated[int, Field(ge=1, le=1000)]
 
 Interval = Literal[
     "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"

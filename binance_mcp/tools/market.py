@@ -54,14 +54,14 @@ class PriceRow(BaseModel):
 
 class SpotPrices(Result):
     prices: list[PriceRow]
-    omitted: int = Field(description="Symbols left out of a long answer; ask for them by name")
+    omitted: int
 
 
 @tool("read", "Spot price")
 async def binance_spot_price(
     ctx: Ctx, symbol: Symbol | None = None, symbols: Symbols | None = None
 ) -> SpotPrices:
-    """Last spot price of one symbol, several, or all (first 50 listed)."""
+    """Last spot price of one symbol, several, or all (50 at most; `omitted` counts the rest)."""
     ex = await exchange(ctx)
     answer = await ex.read("get_symbol_ticker", **_pick(symbol, symbols))
     rows = answer if isinstance(answer, list) else [answer]
@@ -119,26 +119,22 @@ async def binance_futures_price(ctx: Ctx, symbol: Symbol | None = None) -> Futur
 
 
 class OrderBook(Result):
-    symbol: str
     lastUpdateId: int
-    bids: list[tuple[str, str]] = Field(description="[price, quantity], best first")
-    asks: list[tuple[str, str]] = Field(description="[price, quantity], best first")
+    bids: list[tuple[str, str]]
+    asks: list[tuple[str, str]]
 
 
 @tool("read", "Spot order book")
 async def binance_spot_orderbook(
     ctx: Ctx,
     symbol: Symbol,
-    limit: Annotated[
-        Literal[5, 10, 20, 50, 100, 500, 1000, 5000], Field(description="Levels per side")
-    ] = 20,
+    limit: Literal[5, 10, 20, 50, 100, 500, 1000, 5000] = 20,
 ) -> OrderBook:
-    """Spot order book: best bids and asks with quantities."""
+    """Spot order book: bids and asks as [price, quantity], best first."""
     ex = await exchange(ctx)
     book = await ex.read("get_order_book", symbol=symbol, limit=limit)
     return OrderBook(
         venue=ex.venue,
-        symbol=symbol,
         lastUpdateId=int(book["lastUpdateId"]),
         bids=[(p, q) for p, q in book["bids"]],
         asks=[(p, q) for p, q in book["asks"]],
@@ -146,15 +142,11 @@ async def binance_spot_orderbook(
 
 
 class Klines(Result):
-    symbol: str
-    interval: str
     klines: list[Kline]
 
 
 class FuturesKlines(Klines):
-    priceType: Literal["last", "mark"] = Field(
-        description="last: traded-price candles; mark: mark-price candles (no volume)"
-    )
+    priceType: Literal["last", "mark"]
 
 
 @tool("read", "Spot klines")
@@ -162,7 +154,7 @@ async def binance_spot_klines(
     ctx: Ctx,
     symbol: Symbol,
     interval: SpotInterval,
-    limit: Annotated[int, Field(ge=1, le=1000, description="Candles (1-1000)")] = 100,
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100,
     startTime: Millis | None = None,
     endTime: Millis | None = None,
 ) -> Klines:
@@ -177,7 +169,7 @@ async def binance_spot_klines(
         startTime=startTime,
         endTime=endTime,
     )
-    return Klines(venue=ex.venue, symbol=symbol, interval=interval, klines=kline_rows(rows))
+    return Klines(venue=ex.venue, klines=kline_rows(rows))
 
 
 @tool("read", "Futures klines")
@@ -185,27 +177,19 @@ async def binance_futures_klines(
     ctx: Ctx,
     symbol: Symbol,
     interval: Interval,
-    limit: Annotated[int, Field(ge=1, le=1500, description="Candles (1-1500)")] = 100,
+    limit: Annotated[int, Field(ge=1, le=1500)] = 100,
     startTime: Millis | None = None,
     endTime: Millis | None = None,
-    priceType: Annotated[
-        Literal["last", "mark"], Field(description="last (contract trades) or mark price")
-    ] = "last",
+    priceType: Literal["last", "mark"] = "last",
 ) -> FuturesKlines:
-    """USD-M futures candlesticks of the last price, or of the mark price, oldest first."""
+    """USD-M futures candlesticks of the last or the mark price (no volume), oldest first."""
     _check_window(startTime, endTime)
     ex = await exchange(ctx)
     method = "futures_klines" if priceType == "last" else "futures_mark_price_klines"
     rows = await ex.read(
         method, symbol=symbol, interval=interval, limit=limit, startTime=startTime, endTime=endTime
     )
-    return FuturesKlines(
-        venue=ex.venue,
-        symbol=symbol,
-        interval=interval,
-        priceType=priceType,
-        klines=kline_rows(rows),
-    )
+    return FuturesKlines(venue=ex.venue, priceType=priceType, klines=kline_rows(rows))
 
 
 def _check_window(start: int | None, end: int | None) -> None:
@@ -297,7 +281,6 @@ class SymbolInfo(BaseModel):
 
 
 class ExchangeInfo(Result):
-    market: Literal["spot", "futures"]
     symbols: list[SymbolInfo]
     omitted: int
 
@@ -341,8 +324,8 @@ async def binance_exchange_info(
     symbol: Symbol | None = None,
     symbols: Symbols | None = None,
 ) -> ExchangeInfo:
-    """Trading rules per symbol with filters (tick size, step size, min/max quantity, min
-    notional, percent price, max orders), for the spot or the futures market."""
+    """Spot or futures trading rules per symbol, with filters: tick and step size, min/max
+    quantity, min notional, percent price, max orders."""
     ex = await exchange(ctx)
     names = [symbol] if symbol else symbols
     if symbol is not None and symbols is not None:
@@ -356,9 +339,7 @@ async def binance_exchange_info(
         info = await ex.read("get_exchange_info")
         rules = [SymbolRules.from_exchange_info("spot", s) for s in info.get("symbols", [])]
     kept, omitted = _bounded(rules)
-    return ExchangeInfo(
-        venue=ex.venue, market=market, symbols=[symbol_info(r) for r in kept], omitted=omitted
-    )
+    return ExchangeInfo(venue=ex.venue, symbols=[symbol_info(r) for r in kept], omitted=omitted)
 
 
 # --- server time ---------------------------------------------------------------------------------

@@ -11,9 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def compact(schema: Any) -> Any:
+def compact(schema: Any, *, optional_is_absent: bool = False) -> Any:
+    """`schema` without titles; with `optional_is_absent` (input schemas, where leaving an
+    optional argument out is the same as null) also without the null branch of optionals.
+    Output schemas keep it: a result field may really be null."""
     if isinstance(schema, list):
-        return [compact(item) for item in schema]
+        return [compact(item, optional_is_absent=optional_is_absent) for item in schema]
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
@@ -21,15 +24,88 @@ def compact(schema: Any) -> Any:
         if key == "title" and isinstance(value, str):
             continue
         if key == "properties" and isinstance(value, dict):
-            out[key] = {name: compact(sub) for name, sub in value.items()}
+            out[key] = {
+                name: compact(sub, optional_is_absent=optional_is_absent)
+                for name, sub in value.items()
+            }
         else:
-            out[key] = compact(value)
+            out[key] = compact(value, optional_is_absent=optional_is_absent)
     variants = out.get("anyOf")
-    if isinstance(variants, list) and {"type": "null"} in variants and "default" in out:
+    if (
+        optional_is_absent
+        and isinstance(variants, list)
+        and {"type": "null"} in variants
+        and "default" in out
+    ):
         rest = [v for v in variants if v != {"type": "null"}]
         if out["default"] is None:
             del out["default"]
         del out["anyOf"]
         merged = rest[0] if len(rest) == 1 else {"anyOf": rest}
         out = {**merged, **out}
+    if "enum" in out and out.get("type") in ("string", "integer"):
+        del out["type"]  # the enum already says which values, hence which type
     return out
+
+
+def merge_any_of(schema: Any) -> Any:
+    """`anyOf` of plain types merged into one `type` list where no keyword is shared: pydantic's
+    Decimal `anyOf: [{type: number, exclusiveMinimum: 0}, {type: string}]` becomes
+    `{type: [number, string], exclusiveMinimum: 0}`, which accepts the same values (numeric
+    keywords only constrain numbers)."""
+    if isinstance(schema, list):
+        return [merge_any_of(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: merge_any_of(value) for key, value in schema.items()}
+    variants = out.get("anyOf")
+    if not isinstance(variants, list) or not all(
+        isinstance(v, dict) and isinstance(v.get("type"), str) for v in variants
+    ):
+        return out
+    keys = [k for v in variants for k in v if k != "type"]
+    if len(keys) != len(set(keys)) or any(k in out for k in keys):
+        return out
+    merged: dict[str, Any] = {"type": [v["type"] for v in variants]}
+    for v in variants:
+        merged.update({k: x for k, x in v.items() if k != "type"})
+    del out["anyOf"]
+    return {**merged, **out}
+
+
+def shallow(schema: dict[str, Any]) -> dict[str, Any]:
+    """An output schema reduced to its top level: each property keeps its type (and enum), while
+    nested objects and arrays of objects are typed as such without their fields. The result is
+    still validated in full against the tool's pydantic model before it is sent; the published
+    schema is a looser but true description, at a fraction of the context cost. `required` and
+    enums are left out for the same reason: every declared field is always present, and the
+    values are Binance's own."""
+    defs = schema.get("$defs", {})
+    props = {name: _shallow_property(sub, defs) for name, sub in schema["properties"].items()}
+    return {"type": "object", "properties": props}
+
+
+def _shallow_property(sub: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    if "anyOf" in sub:
+        types = [_shallow_property(v, defs).get("type") for v in sub["anyOf"]]
+        flat: list[Any] = []
+        for t in types:
+            flat.extend(t if isinstance(t, list) else [t])
+        return {"type": flat}
+    if "$ref" in sub:
+        return {"type": "object"}
+    kind = sub.get("type")
+    if kind == "array":
+        items = sub.get("items", {})
+        item = _shallow_property(items, defs) if items else {}
+        return (
+            {"type": "array", "items": item}
+            if item.get("type") != "object"
+            else {
+                "type": "array",
+                "items": {"type": "object"},
+            }
+        )
+    if kind == "object":
+        return {"type": "object"}
+    return {"type": kind} if kind else {}

@@ -1,1 +1,338 @@
-"""placeholder"""
+"""Spot trading tools (SPEC §3.2): place, cancel, list and cancel-all orders; order and trade
+history."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from pydantic import BaseModel, Field
+
+from binance_mcp.errors import ExchangeError, InvalidArgument
+from binance_mcp.runtime import Runtime
+from binance_mcp.symbol_rules import dec_str
+from binance_mcp.tools.args import (
+    ClientId,
+    FromId,
+    Millis,
+    OrderId,
+    PositiveDecimal,
+    Price,
+    Quantity,
+    Side,
+    Symbol,
+    TimeInForce,
+)
+from binance_mcp.tools.declare import exchange, tool
+from binance_mcp.tools.orders import client_id, precheck
+from binance_mcp.tools.results import Result
+
+Ctx = Context[Runtime, Any]
+
+SpotType = Literal[
+    "MARKET",
+    "LIMIT",
+    "LIMIT_MAKER",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+]
+# What each order type takes, as Binance defines it: sending anything else is -1106.
+_NEEDS_PRICE = {"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"}
+_NEEDS_STOP = {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
+_TAKES_TIME_IN_FORCE = {"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"}
+# Market orders once triggered: MARKET_LOT_SIZE applies, and there is no limit price.
+_MARKET_LIKE = {"MARKET", "STOP_LOSS", "TAKE_PROFIT"}
+
+
+class SpotOrder(BaseModel):
+    symbol: str
+    orderId: int
+    clientOrderId: str
+    side: str
+    type: str
+    status: str
+    price: str
+    origQty: str
+    executedQty: str
+    cummulativeQuoteQty: str
+    avgPrice: str | None = None
+    stopPrice: str | None = None
+    timeInForce: str | None = None
+    time: int | None = None
+
+
+def spot_order(row: dict[str, Any]) -> SpotOrder:
+    executed = Decimal(row.get("executedQty") or "0")
+    quote = Decimal(row.get("cummulativeQuoteQty") or "0")
+    stop = row.get("stopPrice")
+    return SpotOrder(
+        symbol=row["symbol"],
+        orderId=int(row["orderId"]),
+        clientOrderId=row.get("clientOrderId", ""),
+        side=row["side"],
+        type=row["type"],
+        status=row["status"],
+        price=row["price"],
+        origQty=row["origQty"],
+        executedQty=row["executedQty"],
+        cummulativeQuoteQty=row["cummulativeQuoteQty"],
+        avgPrice=dec_str(quote / executed) if executed > 0 and quote > 0 else None,
+        stopPrice=stop if stop and Decimal(stop) != 0 else None,
+        timeInForce=row.get("timeInForce") if row["type"] in _TAKES_TIME_IN_FORCE else None,
+        time=row.get("transactTime") or row.get("updateTime") or row.get("time"),
+    )
+
+
+class PlacedSpotOrder(Result):
+    test: bool = Field(description="true: validated by the exchange, nothing placed")
+    order: SpotOrder | None
+
+
+@tool("financial", "Place spot order")
+async def binance_spot_place_order(
+    ctx: Ctx,
+    symbol: Symbol,
+    side: Side,
+    type: SpotType,
+    quantity: Quantity | None = None,
+    quoteOrderQty: Annotated[
+        PositiveDecimal | None, Field(description="MARKET only: quote amount to spend or receive")
+    ] = None,
+    price: Price | None = None,
+    stopPrice: Price | None = None,
+    timeInForce: TimeInForce | None = None,
+    newClientOrderId: ClientId | None = None,
+    test: Annotated[bool, Field(description="Validate on the exchange only")] = False,
+) -> PlacedSpotOrder:
+    """Place a spot order after checking the symbol's filters; rejects with the nearest valid
+    values, never rounds."""
+    _check_spot_shape(type, quantity, quoteOrderQty, price, stopPrice, timeInForce)
+    ex = await exchange(ctx)
+    rules = await ex.rules("spot", symbol)
+    if type not in rules.order_types and rules.order_types:
+        raise InvalidArgument(f"{symbol} does not take {type} orders; it takes {rules.order_types}")
+    average = Decimal((await ex.read("get_avg_price", symbol=symbol))["price"])
+    is_market = type in _MARKET_LIKE
+    if quoteOrderQty is not None:
+        _check_quote_amount(symbol, quoteOrderQty, rules.min_notional, rules.min_notional_on_market)
+    precheck(
+        rules,
+        side=side,
+        is_market=is_market,
+        price=price,
+        quantity=quantity,
+        stop_price=stopPrice,
+        reference_price=average if type == "MARKET" or price is not None else stopPrice,
+    )
+    if timeInForce is None and type in _TAKES_TIME_IN_FORCE:
+        timeInForce = "GTC"
+    params: dict[str, Any] = {
+        "symbol": symbol,
+        "side": side,
+        "type": type,
+        "quantity": _d(quantity),
+        "quoteOrderQty": _d(quoteOrderQty),
+        "price": _d(price),
+        "stopPrice": _d(stopPrice),
+        "timeInForce": timeInForce,
+        "newClientOrderId": client_id(newClientOrderId),
+        "newOrderRespType": "FULL",
+    }
+    if test:
+        await ex.place("create_test_order", **params)
+        return PlacedSpotOrder(venue=ex.venue, test=True, order=None)
+    answer = await ex.place("create_order", **params)
+    return PlacedSpotOrder(venue=ex.venue, test=False, order=spot_order(answer))
+
+
+def _d(value: Decimal | None) -> str | None:
+    return None if value is None else dec_str(value)
+
+
+def _check_spot_shape(
+    type: str,
+    quantity: Decimal | None,
+    quote: Decimal | None,
+    price: Decimal | None,
+    stop: Decimal | None,
+    tif: str | None,
+) -> None:
+    problems = []
+    if type == "MARKET":
+        if (quantity is None) == (quote is None):
+            problems.append("MARKET takes exactly one of quantity or quoteOrderQty")
+    elif quote is not None:
+        problems.append(f"quoteOrderQty is for MARKET orders only, not {type}")
+    elif quantity is None:
+        problems.append(f"{type} needs quantity")
+    if type in _NEEDS_PRICE and price is None:
+        problems.append(f"{type} needs price")
+    if type not in _NEEDS_PRICE and price is not None:
+        problems.append(f"{type} takes no price (remove it)")
+    if type in _NEEDS_STOP and stop is None:
+        problems.append(f"{type} needs stopPrice")
+    if type not in _NEEDS_STOP and stop is not None:
+        problems.append(f"{type} takes no stopPrice (remove it)")
+    if tif is not None and type not in _TAKES_TIME_IN_FORCE:
+        problems.append(
+            f"{type} takes no timeInForce; only {', '.join(sorted(_TAKES_TIME_IN_FORCE))} do"
+        )
+    if problems:
+        raise InvalidArgument("order not sent: " + "; ".join(problems))
+
+
+def _check_quote_amount(
+    symbol: str, amount: Decimal, min_notional: Decimal | None, applies: bool
+) -> None:
+    if min_notional and applies and amount < min_notional:
+        raise InvalidArgument(
+            f"order not sent: {symbol} NOTIONAL: quoteOrderQty {dec_str(amount)} must be at "
+            f"least {dec_str(min_notional)}"
+        )
+
+
+# --- cancel --------------------------------------------------------------------------------------
+
+
+class CancelledSpotOrder(Result):
+    order: SpotOrder
+
+
+@tool("destructive", "Cancel spot order")
+async def binance_spot_cancel_order(
+    ctx: Ctx,
+    symbol: Symbol,
+    orderId: OrderId | None = None,
+    origClientOrderId: ClientId | None = None,
+) -> CancelledSpotOrder:
+    """Cancel one open spot order by orderId or origClientOrderId."""
+    if (orderId is None) == (origClientOrderId is None):
+        raise InvalidArgument("give exactly one of orderId or origClientOrderId")
+    ex = await exchange(ctx)
+    answer = await ex.write(
+        "cancel_order", symbol=symbol, orderId=orderId, origClientOrderId=origClientOrderId
+    )
+    return CancelledSpotOrder(venue=ex.venue, order=spot_order(_as_order(answer)))
+
+
+class CancelledSpotOrders(Result):
+    cancelled: list[SpotOrder]
+
+
+@tool("destructive", "Cancel all spot orders")
+async def binance_spot_cancel_all_orders(ctx: Ctx, symbol: Symbol) -> CancelledSpotOrders:
+    """Cancel every open spot order on a symbol (Binance's cancel-all, one request)."""
+    ex = await exchange(ctx)
+    try:
+        answer = await ex.write("cancel_all_open_orders", symbol=symbol)
+    except ExchangeError as exc:
+        if exc.code == -2011:  # Binance's answer when nothing was open
+            return CancelledSpotOrders(venue=ex.venue, cancelled=[])
+        raise
+    rows = [_as_order(r) for r in answer if "orderId" in r]  # order lists come as their legs
+    return CancelledSpotOrders(venue=ex.venue, cancelled=[spot_order(r) for r in rows])
+
+
+def _as_order(cancel: dict[str, Any]) -> dict[str, Any]:
+    # In a cancel answer `clientOrderId` is the cancel request's id; the order's own id is
+    # `origClientOrderId`, which is the one to report.
+    return {
+        **cancel,
+        "clientOrderId": cancel.get("origClientOrderId") or cancel.get("clientOrderId", ""),
+    }
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+class SpotOrders(Result):
+    orders: list[SpotOrder]
+
+
+@tool("read", "Spot open orders")
+async def binance_spot_open_orders(ctx: Ctx, symbol: Symbol | None = None) -> SpotOrders:
+    """Open spot orders, on one symbol or all."""
+    ex = await exchange(ctx)
+    rows = await ex.read("get_open_orders", symbol=symbol)
+    return SpotOrders(venue=ex.venue, orders=[spot_order(r) for r in rows])
+
+
+@tool("read", "Spot order history")
+async def binance_spot_order_history(
+    ctx: Ctx,
+    symbol: Symbol,
+    orderId: Annotated[int | None, Field(gt=0, description="Start from this order id")] = None,
+    startTime: Millis | None = None,
+    endTime: Millis | None = None,
+    limit: Annotated[int, Field(ge=1, le=1000)] = 50,
+) -> SpotOrders:
+    """Spot orders of a symbol (open, filled, cancelled), oldest first."""
+    ex = await exchange(ctx)
+    rows = await ex.read(
+        "get_all_orders",
+        symbol=symbol,
+        orderId=orderId,
+        startTime=startTime,
+        endTime=endTime,
+        limit=limit,
+    )
+    return SpotOrders(venue=ex.venue, orders=[spot_order(r) for r in rows])
+
+
+class SpotTrade(BaseModel):
+    id: int
+    orderId: int
+    side: Literal["BUY", "SELL"]
+    price: str
+    qty: str
+    quoteQty: str
+    commission: str
+    commissionAsset: str
+    isMaker: bool
+    time: int
+
+
+class SpotTrades(Result):
+    trades: list[SpotTrade]
+
+
+@tool("read", "Spot trade history")
+async def binance_spot_trade_history(
+    ctx: Ctx,
+    symbol: Symbol,
+    startTime: Millis | None = None,
+    endTime: Millis | None = None,
+    fromId: FromId | None = None,
+    limit: Annotated[int, Field(ge=1, le=1000)] = 50,
+) -> SpotTrades:
+    """Your spot fills on a symbol, with commission, oldest first."""
+    ex = await exchange(ctx)
+    rows = await ex.read(
+        "get_my_trades",
+        symbol=symbol,
+        startTime=startTime,
+        endTime=endTime,
+        fromId=fromId,
+        limit=limit,
+    )
+    return SpotTrades(
+        venue=ex.venue,
+        trades=[
+            SpotTrade(
+                id=int(r["id"]),
+                orderId=int(r["orderId"]),
+                side="BUY" if r["isBuyer"] else "SELL",
+                price=r["price"],
+                qty=r["qty"],
+                quoteQty=r["quoteQty"],
+                commission=r["commission"],
+                commissionAsset=r["commissionAsset"],
+                isMaker=bool(r["isMaker"]),
+                time=int(r["time"]),
+            )
+            for r in rows
+        ],
+    )
