@@ -28,7 +28,6 @@ def build_tools() -> list[Tool]:
         built = Tool.from_function(
             t.fn,
             name=t.name,
-            title=t.title,
             description=t.description,
             annotations=ANNOTATIONS[t.risk],
             structured_output=True,

@@ -55,12 +55,8 @@ PositionSide = Annotated[
 TimeInForce = Annotated[Literal["GTC", "IOC", "FOK"], BeforeValidator(_upper)]
 
 _DEC = {"allow_inf_nan": False}
-Quantity = Annotated[
-    Decimal, Field(gt=0, description="Base-asset quantity (decimal string)", **_DEC)
-]
-Price = Annotated[
-    Decimal, Field(gt=0, description="Price in the quote asset (decimal string)", **_DEC)
-]
+Quantity = Annotated[Decimal, Field(gt=0, **_DEC)]
+Price = Annotated[Decimal, Field(gt=0, **_DEC)]
 PositiveDecimal = Annotated[Decimal, Field(gt=0, **_DEC)]
 
 ClientId = Annotated[

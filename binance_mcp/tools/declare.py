@@ -46,9 +46,8 @@ def tool(risk: RiskClass, title: str) -> Callable[[F], F]:
     description the agent reads."""
 
     def declare(fn: F) -> F:
-        DECLARED.append(
-            ToolDef(fn.__name__, risk, title, inspect.cleandoc(fn.__doc__ or ""), _reporting(fn))
-        )
+        description = " ".join(inspect.cleandoc(fn.__doc__ or "").split())
+        DECLARED.append(ToolDef(fn.__name__, risk, title, description, _reporting(fn)))
         return fn
 
     return declare
