@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_spot_account_and_balances(server: Any, mode: Any, paper: PaperExchange) -> None:
     async with Client(server, mode=mode) as c:
-        info = await ok(c, "binance_account_info")
+        info = (await ok(c, "binance_account_info"))["account"]
         assert info["accountType"] == "SPOT" and info["canTrade"] is True
         assert info["permissions"] == ["SPOT"]
         assert info["commissionRates"]["taker"] == "0.00100000"
@@ -41,8 +41,8 @@ async def test_futures_account_and_positions(server: Any, mode: Any, paper: Pape
         account = await ok(c, "binance_portfolio_account")
         raw = direct.futures_account()
         assert account["account"] == "USD-M futures"
-        assert account["totalWalletBalance"] == raw["totalWalletBalance"]
-        assert account["availableBalance"] == raw["availableBalance"]
+        assert account["totals"]["totalWalletBalance"] == raw["totalWalletBalance"]
+        assert account["totals"]["availableBalance"] == raw["availableBalance"]
         assert [a["asset"] for a in account["assets"]] == ["USDT"]
         positions = (await ok(c, "binance_futures_positions"))["positions"]
         assert len(positions) == 1

@@ -13,8 +13,28 @@ from mcp import Client
 
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.runner import PaperConfig, PaperExchange
-from tests.mcp_fixtures import fails, ok
+from tests.mcp_fixtures import fails
+from tests.mcp_fixtures import ok as ok_result
 from tests.paper_fixtures import binance_client
+
+# Results whose figures sit under one key next to `venue`.
+NESTED = {
+    "binance_calculate_position_size": "size",
+    "binance_compare_spot_futures_price": "comparison",
+    "binance_calculate_funding_cost": "funding",
+    "binance_get_optimal_trade_size": "trade",
+}
+
+
+async def ok(client: Any, tool: str, args: dict[str, Any] | None = None) -> Any:
+    data = await ok_result(client, tool, args)
+    key = NESTED.get(tool)
+    if key is None:
+        return data
+    assert set(data) == {"venue", key}
+    return {"venue": data["venue"], **data[key]}
+
+
 
 pytestmark = pytest.mark.anyio
 

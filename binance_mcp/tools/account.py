@@ -22,7 +22,7 @@ from binance_mcp.tools.results import Result
 Ctx = Context[Runtime, Any]
 
 
-class AccountInfo(Result):
+class SpotAccount(BaseModel):
     accountType: str
     canTrade: bool
     canWithdraw: bool
@@ -32,13 +32,16 @@ class AccountInfo(Result):
     updateTime: int
 
 
+class AccountInfo(Result):
+    account: SpotAccount
+
+
 @tool("read", "Spot account")
 async def binance_account_info(ctx: Ctx) -> AccountInfo:
-    """Spot account: type, trade/withdraw/deposit rights, permissions, commission rates."""
+    """Spot account: type, trading/withdraw/deposit rights, permissions, commission."""
     ex = await exchange(ctx)
     a = await ex.read("get_account", omitZeroBalances="true")
-    return AccountInfo(
-        venue=ex.venue,
+    account = SpotAccount(
         accountType=a.get("accountType", "SPOT"),
         canTrade=bool(a.get("canTrade")),
         canWithdraw=bool(a.get("canWithdraw")),
@@ -47,6 +50,7 @@ async def binance_account_info(ctx: Ctx) -> AccountInfo:
         commissionRates={k: str(v) for k, v in (a.get("commissionRates") or {}).items()},
         updateTime=int(a.get("updateTime") or 0),
     )
+    return AccountInfo(venue=ex.venue, account=account)
 
 
 class Balance(BaseModel):
@@ -88,8 +92,7 @@ class FuturesAsset(BaseModel):
     availableBalance: str
 
 
-class FuturesAccount(Result):
-    account: Literal["USD-M futures"]
+class FuturesTotals(BaseModel):
     totalWalletBalance: str
     totalUnrealizedProfit: str
     totalMarginBalance: str
@@ -97,25 +100,23 @@ class FuturesAccount(Result):
     totalMaintMargin: str
     availableBalance: str
     maxWithdrawAmount: str
+
+
+class FuturesAccount(Result):
+    account: Literal["USD-M futures"]
+    totals: FuturesTotals
     assets: list[FuturesAsset]
 
 
 @tool("read", "USD-M futures account")
 async def binance_portfolio_account(ctx: Ctx) -> FuturesAccount:
-    """USD-M futures account summary (not portfolio margin): wallet, unrealized PnL, margin,
-    available balance, non-zero assets."""
+    """USD-M futures account (not portfolio margin): wallet, unrealized PnL, margin, available."""
     ex = await exchange(ctx)
     a = await ex.read("futures_account")
     return FuturesAccount(
         venue=ex.venue,
         account="USD-M futures",
-        totalWalletBalance=a["totalWalletBalance"],
-        totalUnrealizedProfit=a["totalUnrealizedProfit"],
-        totalMarginBalance=a["totalMarginBalance"],
-        totalInitialMargin=a["totalInitialMargin"],
-        totalMaintMargin=a["totalMaintMargin"],
-        availableBalance=a["availableBalance"],
-        maxWithdrawAmount=a["maxWithdrawAmount"],
+        totals=FuturesTotals(**{k: a[k] for k in FuturesTotals.model_fields}),
         assets=[
             FuturesAsset(**{k: r[k] for k in FuturesAsset.model_fields})
             for r in a.get("assets", [])
@@ -144,8 +145,7 @@ class Positions(Result):
 
 @tool("read", "Futures positions")
 async def binance_futures_positions(ctx: Ctx, symbol: Symbol | None = None) -> Positions:
-    """Open USD-M positions: side, size, entry, mark, unrealized PnL, liquidation price,
-    leverage, margin type, notional."""
+    """Open USD-M positions: size, entry, mark, PnL, liquidation price, leverage, margin type."""
     ex = await exchange(ctx)
     rows = [
         r
@@ -205,8 +205,7 @@ class AccountStatus(Result):
 
 @tool("read", "Server status")
 async def binance_account_status(ctx: Ctx) -> AccountStatus:
-    """Diagnostics: venue, reachability and latency, clock offset, whether keys are set,
-    request weight used, policy in force."""
+    """Diagnostics: reachability, latency, clock offset, keys set, request weight, policy."""
     runtime = ctx.request_context.lifespan_context
     ex = await exchange(ctx)
     (spot, spot_time), (futures, _) = await asyncio.gather(

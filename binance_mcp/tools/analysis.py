@@ -64,11 +64,15 @@ def _price_quantum(rules: SymbolRules) -> Decimal:
 # --- position size -------------------------------------------------------------------------------
 
 
-class PositionSize(Result):
+class PositionSize(BaseModel):
     quantity: str
     notional: str
     margin: str
     risk: str = Field(description="Loss at the stop with this quantity")
+
+
+class SizedPosition(Result):
+    size: PositionSize
 
 
 @tool("read", "Position size")
@@ -80,7 +84,7 @@ async def binance_calculate_position_size(
     stopLossPrice: PositiveDecimal,
     leverage: Annotated[int, Field(ge=1, le=125)] = 1,
     market: MarketName = "futures",
-) -> PositionSize:
+) -> SizedPosition:
     """Size risking riskAmount from entry to stop, rounded down to the step; notional and margin."""
     distance = abs(entryPrice - stopLossPrice)
     if distance == 0:
@@ -127,12 +131,14 @@ async def binance_calculate_position_size(
             text += f"; a riskAmount of at most {_money(largest * distance)} {quote} stays within"
         raise InvalidArgument(text)
     notional = quantity * entryPrice
-    return PositionSize(
+    return SizedPosition(
         venue=ex.venue,
-        quantity=dec_str(quantity),
-        notional=_money(notional),
-        margin=_money(notional / leverage),
-        risk=_money(quantity * distance),
+        size=PositionSize(
+            quantity=dec_str(quantity),
+            notional=_money(notional),
+            margin=_money(notional / leverage),
+            risk=_money(quantity * distance),
+        ),
     )
 
 
@@ -353,7 +359,7 @@ def _futures_risk(result: PortfolioRisk, account: Any, positions: Any) -> None:
 # --- spot vs futures -----------------------------------------------------------------------------
 
 
-class Basis(Result):
+class Basis(BaseModel):
     spotPrice: str
     futuresPrice: str
     markPrice: str
@@ -364,8 +370,12 @@ class Basis(Result):
     nextFundingTime: int
 
 
+class BasisResult(Result):
+    comparison: Basis
+
+
 @tool("read", "Spot vs futures price")
-async def binance_compare_spot_futures_price(ctx: Ctx, symbol: Symbol) -> Basis:
+async def binance_compare_spot_futures_price(ctx: Ctx, symbol: Symbol) -> BasisResult:
     """Spot vs futures last and mark price; basis = futures - spot, markBasis = mark - spot."""
     ex = await exchange(ctx)
     await ex.rules("futures", symbol)
@@ -376,23 +386,25 @@ async def binance_compare_spot_futures_price(ctx: Ctx, symbol: Symbol) -> Basis:
     )
     spot_price, futures_price = Decimal(spot["price"]), Decimal(last["price"])
     mark_price = Decimal(mark["markPrice"])
-    return Basis(
+    return BasisResult(
         venue=ex.venue,
-        spotPrice=spot["price"],
-        futuresPrice=last["price"],
-        markPrice=mark["markPrice"],
-        basis=dec_str(futures_price - spot_price),
-        basisPct=dec_str(_pct(futures_price - spot_price, spot_price, 4)),
-        markBasis=dec_str(mark_price - spot_price),
-        fundingRate=mark["lastFundingRate"],
-        nextFundingTime=int(mark["nextFundingTime"]),
+        comparison=Basis(
+            spotPrice=spot["price"],
+            futuresPrice=last["price"],
+            markPrice=mark["markPrice"],
+            basis=dec_str(futures_price - spot_price),
+            basisPct=dec_str(_pct(futures_price - spot_price, spot_price, 4)),
+            markBasis=dec_str(mark_price - spot_price),
+            fundingRate=mark["lastFundingRate"],
+            nextFundingTime=int(mark["nextFundingTime"]),
+        ),
     )
 
 
 # --- funding cost --------------------------------------------------------------------------------
 
 
-class FundingCost(Result):
+class FundingCost(BaseModel):
     markPrice: str
     fundingRate: str
     intervalHours: int
@@ -402,13 +414,17 @@ class FundingCost(Result):
     summary: str
 
 
+class FundingResult(Result):
+    funding: FundingCost
+
+
 @tool("read", "Funding cost")
 async def binance_calculate_funding_cost(
     ctx: Ctx,
     symbol: Symbol,
     positionSize: Annotated[Decimal, Field(allow_inf_nan=False, description="+ long, - short")],
     holdHours: PositiveDecimal,
-) -> FundingCost:
+) -> FundingResult:
     """Funding over holdHours at the current rate: positive = you pay, negative = you
     receive."""
     if positionSize == 0:
@@ -440,15 +456,17 @@ async def binance_calculate_funding_cost(
     else:
         verb = "pay" if total > 0 else "receive"
         summary = f"you {verb} {_money(abs(total))} {quote} over {count} funding(s)"
-    return FundingCost(
+    return FundingResult(
         venue=ex.venue,
-        markPrice=mark["markPrice"],
-        fundingRate=mark["lastFundingRate"],
-        intervalHours=hours,
-        fundings=count,
-        perFunding=_money(per),
-        total=_money(total),
-        summary=summary,
+        funding=FundingCost(
+            markPrice=mark["markPrice"],
+            fundingRate=mark["lastFundingRate"],
+            intervalHours=hours,
+            fundings=count,
+            perFunding=_money(per),
+            total=_money(total),
+            summary=summary,
+        ),
     )
 
 
@@ -536,7 +554,7 @@ def _nearest_price(rules: SymbolRules, price: Decimal, side: str, reference: Dec
 # --- optimal trade size --------------------------------------------------------------------------
 
 
-class TradeSize(Result):
+class TradeSize(BaseModel):
     quantity: str
     avgPrice: str
     worstPrice: str
@@ -546,6 +564,10 @@ class TradeSize(Result):
     limitedBy: Literal["priceImpact", "bookDepth", "maxQty"]
 
 
+class TradeSizeResult(Result):
+    trade: TradeSize
+
+
 @tool("read", "Optimal trade size")
 async def binance_get_optimal_trade_size(
     ctx: Ctx,
@@ -553,7 +575,7 @@ async def binance_get_optimal_trade_size(
     side: Side,
     maxPriceImpact: Annotated[PositiveDecimal, Field(description="Percent, e.g. 0.5")],
     market: MarketName = "spot",
-) -> TradeSize:
+) -> TradeSizeResult:
     """Largest market order whose worst fill is within maxPriceImpact % of the best price."""
     if maxPriceImpact > HUNDRED:
         raise InvalidArgument("maxPriceImpact is a percentage: at most 100")
@@ -596,13 +618,15 @@ async def binance_get_optimal_trade_size(
         if remaining == 0:
             break
     avg = (notional / quantity).quantize(_price_quantum(rules), ROUND_HALF_EVEN)
-    return TradeSize(
+    return TradeSizeResult(
         venue=ex.venue,
-        quantity=dec_str(quantity),
-        avgPrice=dec_str(avg),
-        worstPrice=dec_str(worst),
-        impactPct=dec_str(_pct(abs(worst - best), best, 4)),
-        notional=_money(notional),
-        levels=used,
-        limitedBy=limited_by,
+        trade=TradeSize(
+            quantity=dec_str(quantity),
+            avgPrice=dec_str(avg),
+            worstPrice=dec_str(worst),
+            impactPct=dec_str(_pct(abs(worst - best), best, 4)),
+            notional=_money(notional),
+            levels=used,
+            limitedBy=limited_by,
+        ),
     )

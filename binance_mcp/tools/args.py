@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 _SYMBOL: Final = re.compile(r"[A-Z0-9]{2,30}")
 _CLIENT_ID: Final = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
@@ -45,27 +45,33 @@ Side = Annotated[Literal["BUY", "SELL"], BeforeValidator(_upper)]
 MarketName = Annotated[
     Literal["spot", "futures"],
     BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
-    Field(description="futures = USD-M"),
 ]
-PositionSide = Annotated[
-    Literal["BOTH", "LONG", "SHORT"],
-    BeforeValidator(_upper),
-    Field(description="BOTH in one-way mode; LONG or SHORT in hedge mode"),
-]
+PositionSide = Annotated[Literal["BOTH", "LONG", "SHORT"], BeforeValidator(_upper)]
 TimeInForce = Annotated[Literal["GTC", "IOC", "FOK"], BeforeValidator(_upper)]
 
-_DEC = {"allow_inf_nan": False}
-Quantity = Annotated[Decimal, Field(gt=0, **_DEC)]
-Price = Annotated[Decimal, Field(gt=0, **_DEC)]
-PositiveDecimal = Annotated[Decimal, Field(gt=0, **_DEC)]
 
-ClientId = Annotated[
-    str,
-    BeforeValidator(_client_id),
-    Field(description="Your own order id (1-36 chars)"),
-]
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _not_negative(value: int) -> int:
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+# The tool list is paid for in the agent's context on every turn, so bounds that Binance's own
+# parameter names imply (a price is positive, a time is not negative) are checked here rather
+# than published in the schema.
+PositiveDecimal = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_positive)]
+Quantity = PositiveDecimal
+Price = PositiveDecimal
+
+ClientId = Annotated[str, BeforeValidator(_client_id)]
 OrderId = Annotated[int, Field(gt=0)]
-Millis = Annotated[int, Field(ge=0)]  # Unix time, ms
+Millis = Annotated[int, AfterValidator(_not_negative)]  # Unix time, ms
 FromId = Annotated[int, Field(ge=0)]
 Limit1000 = Annotated[int, Field(ge=1, le=1000)]
 

@@ -15,9 +15,7 @@ from typing import Annotated, Any, Final, Literal
 
 from mcp.server.mcpserver import Context
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     Field,
     SerializerFunctionWrapHandler,
     model_serializer,
@@ -32,6 +30,8 @@ from binance_mcp.tools.args import (
     FromId,
     Millis,
     OrderId,
+    PositionSide,
+    PositiveDecimal,
     Side,
     Symbol,
     TimeInForce,
@@ -61,28 +61,6 @@ _CLOSE_ALL: Final = frozenset({"STOP_MARKET", "TAKE_PROFIT_MARKET"})
 _TRAILING: Final = "TRAILING_STOP_MARKET"
 _HEDGE_SIDES: Final = ("LONG", "SHORT")
 CALLBACK_RANGE: Final = (Decimal("0.1"), Decimal("10"))
-
-
-def _positive(value: Decimal) -> Decimal:
-    if value <= 0:
-        raise ValueError("must be greater than 0")
-    return value
-
-
-def _no_description(schema: dict[str, Any]) -> None:
-    for part in [schema, *schema.get("anyOf", [])]:
-        part.pop("description", None)
-
-
-# The tool list is paid for in the agent's context on every turn, so these parameters carry no
-# description where Binance's own name says it all, and positivity is checked rather than
-# published. A decimal comes from a string or a number and never passes through a float.
-Amount = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_positive)]
-Hedge = Annotated[
-    Literal["BOTH", "LONG", "SHORT"],
-    BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
-]
-Terse = Field(json_schema_extra=_no_description)
 
 
 # --- the order as every tool shows it ----------------------------------------------------------
@@ -232,14 +210,14 @@ async def binance_futures_place_order(
     symbol: Symbol,
     side: Side,
     type: FuturesType,
-    quantity: Amount | None = None,
-    price: Amount | None = None,
-    stopPrice: Annotated[Amount | None, Field(description="Trigger price")] = None,
+    quantity: PositiveDecimal | None = None,
+    price: PositiveDecimal | None = None,
+    stopPrice: Annotated[PositiveDecimal | None, Field(description="Trigger price")] = None,
     timeInForce: TimeInForce | None = None,
-    positionSide: Hedge | None = None,
+    positionSide: PositionSide | None = None,
     reduceOnly: Annotated[bool | None, Field(description="One-way mode only")] = None,
     closePosition: Annotated[bool | None, Field(description="Close all; no quantity")] = None,
-    callbackRate: Annotated[Amount | None, Field(description="Trailing %, 0.1-10")] = None,
+    callbackRate: Annotated[PositiveDecimal | None, Field(description="Trailing %, 0.1-10")] = None,
     workingType: Literal["MARK_PRICE", "CONTRACT_PRICE"] | None = None,
     newClientOrderId: ClientId | None = None,
     test: Annotated[bool | None, Field(description="Validate only")] = None,
@@ -360,7 +338,7 @@ async def binance_futures_cancel_order(
     ctx: Ctx,
     symbol: Symbol,
     orderId: OrderId | None = None,
-    origClientOrderId: Annotated[ClientId | None, Terse] = None,
+    origClientOrderId: ClientId | None = None,
     algoId: OrderId | None = None,
 ) -> CancelledFuturesOrder:
     """Cancel one futures order, regular or conditional (algoId)."""
@@ -596,7 +574,7 @@ class ClosedPositions(Result):
 async def binance_futures_close_position(
     ctx: Ctx,
     symbol: Symbol,
-    positionSide: Hedge | None = None,
+    positionSide: PositionSide | None = None,
 ) -> ClosedPositions:
     """Market-close a symbol's futures position(s)."""
     ex = await exchange(ctx)

@@ -61,7 +61,7 @@ class SpotPrices(Result):
 async def binance_spot_price(
     ctx: Ctx, symbol: Symbol | None = None, symbols: Symbols | None = None
 ) -> SpotPrices:
-    """Last spot price of one symbol, several, or all (50 at most; `omitted` counts the rest)."""
+    """Last spot price of one symbol, several, or all (first 50; `omitted` counts the rest)."""
     ex = await exchange(ctx)
     answer = await ex.read("get_symbol_ticker", **_pick(symbol, symbols))
     rows = answer if isinstance(answer, list) else [answer]
@@ -89,7 +89,7 @@ class FuturesPrices(Result):
 
 @tool("read", "Futures price")
 async def binance_futures_price(ctx: Ctx, symbol: Symbol | None = None) -> FuturesPrices:
-    """USD-M futures last price, mark price, index price and funding rate, each labelled."""
+    """USD-M futures last, mark and index price and funding rate, each labelled."""
     ex = await exchange(ctx)
     params = {"symbol": symbol} if symbol else {}
     last = await ex.read("futures_symbol_ticker", **params)
@@ -182,7 +182,7 @@ async def binance_futures_klines(
     endTime: Millis | None = None,
     priceType: Literal["last", "mark"] = "last",
 ) -> FuturesKlines:
-    """USD-M futures candlesticks of the last or the mark price (no volume), oldest first."""
+    """USD-M futures candlesticks of the last or mark price, oldest first."""
     _check_window(startTime, endTime)
     ex = await exchange(ctx)
     method = "futures_klines" if priceType == "last" else "futures_mark_price_klines"
@@ -324,8 +324,7 @@ async def binance_exchange_info(
     symbol: Symbol | None = None,
     symbols: Symbols | None = None,
 ) -> ExchangeInfo:
-    """Spot or futures trading rules per symbol, with filters: tick and step size, min/max
-    quantity, min notional, percent price, max orders."""
+    """Symbol rules and filters (tick, step, min/max qty, min notional, percent price), spot or futures."""
     ex = await exchange(ctx)
     names = [symbol] if symbol else symbols
     if symbol is not None and symbols is not None:
@@ -353,7 +352,7 @@ class ServerTime(Result):
 
 @tool("read", "Server time")
 async def binance_server_time(ctx: Ctx) -> ServerTime:
-    """Exchange server time, local time and the clock offset between them (ms)."""
+    """Exchange time, local time and the clock offset (ms)."""
     ex = await exchange(ctx)
     before = time.time()
     answer = await ex.read("get_server_time")

@@ -96,16 +96,11 @@ def _shallow_property(sub: dict[str, Any], defs: dict[str, Any]) -> dict[str, An
         return {"type": "object"}
     kind = sub.get("type")
     if kind == "array":
-        items = sub.get("items", {})
-        item = _shallow_property(items, defs) if items else {}
-        return (
-            {"type": "array", "items": item}
-            if item.get("type") != "object"
-            else {
-                "type": "array",
-                "items": {"type": "object"},
-            }
-        )
+        item_type = _shallow_property(sub.get("items", {}), defs).get("type")
+        # Arrays of strings or numbers say so; arrays of rows are typed as arrays only.
+        if item_type in ("string", "integer", "number", "boolean"):
+            return {"type": "array", "items": {"type": item_type}}
+        return {"type": "array"}
     if kind == "object":
         return {"type": "object"}
     return {"type": kind} if kind else {}

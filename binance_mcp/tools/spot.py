@@ -107,8 +107,7 @@ async def binance_spot_place_order(
     newClientOrderId: ClientId | None = None,
     test: Annotated[bool, Field(description="Validate on the exchange only")] = False,
 ) -> PlacedSpotOrder:
-    """Place a spot order after checking the symbol's filters; rejects with the nearest valid
-    values, never rounds."""
+    """Place a spot order; filters are checked first and never rounded (nearest valid values given)."""
     _check_spot_shape(type, quantity, quoteOrderQty, price, stopPrice, timeInForce)
     ex = await exchange(ctx)
     rules = await ex.rules("spot", symbol)
@@ -224,7 +223,7 @@ class CancelledSpotOrders(Result):
 
 @tool("destructive", "Cancel all spot orders")
 async def binance_spot_cancel_all_orders(ctx: Ctx, symbol: Symbol) -> CancelledSpotOrders:
-    """Cancel every open spot order on a symbol (Binance's cancel-all, one request)."""
+    """Cancel every open spot order on a symbol (Binance's cancel-all)."""
     ex = await exchange(ctx)
     try:
         answer = await ex.write("cancel_all_open_orders", symbol=symbol)
