@@ -67,18 +67,6 @@ class Runtime:
             await self._exchange.close()
             self._exchange = None
 
-    def endpoints(self, timeout: float = PAPER_START_TIMEOUT) -> Endpoints:
-        """The endpoints to call; blocks while an in-process paper exchange is starting, so
-        call it from a worker thread (sync tools run in one)."""
-        try:
-            return self._endpoints.result(timeout)
-        except TimeoutError:
-            raise VenueUnavailable(
-                f"the paper exchange did not start within {timeout:.0f} s"
-            ) from None
-        except Exception as exc:
-            raise VenueUnavailable(f"the paper exchange failed to start: {exc}") from None
-
 
 class PaperStarter:
     """Starts the in-process paper exchange on a thread and stops it once started."""

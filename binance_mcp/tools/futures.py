@@ -37,7 +37,7 @@ from binance_mcp.tools.args import (
     TimeInForce,
 )
 from binance_mcp.tools.declare import exchange, tool
-from binance_mcp.tools.orders import client_id, precheck
+from binance_mcp.tools.orders import client_id, precheck, shape_problems
 from binance_mcp.tools.results import Result
 
 Ctx = Context[Runtime, Any]
@@ -310,16 +310,15 @@ def _check_shape(
             problems.append("closePosition already only reduces: drop reduceOnly")
     elif quantity is None:
         problems.append(f"{type} needs quantity")
-    if type in _LIMIT_TYPES and price is None:
-        problems.append(f"{type} needs price")
-    if type not in _LIMIT_TYPES and price is not None:
-        problems.append(f"{type} takes no price (remove it)")
-    if type in _NEEDS_STOP and stop is None:
-        problems.append(f"{type} needs stopPrice")
-    if type not in _NEEDS_STOP and stop is not None:
-        problems.append(f"{type} takes no stopPrice (remove it)")
-    if tif is not None and type not in _LIMIT_TYPES:
-        problems.append(f"{type} takes no timeInForce; only {', '.join(sorted(_LIMIT_TYPES))} do")
+    problems += shape_problems(
+        type,
+        price=price,
+        stop=stop,
+        tif=tif,
+        price_types=_LIMIT_TYPES,
+        stop_types=_NEEDS_STOP,
+        tif_types=_LIMIT_TYPES,
+    )
     if problems:
         raise InvalidArgument("order not sent: " + "; ".join(problems))
     if reduce_only and position_side in _HEDGE_SIDES:

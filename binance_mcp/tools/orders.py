@@ -20,6 +20,32 @@ def client_id(given: str | None) -> str:
     return given if given else CLIENT_ID_PREFIX + secrets.token_hex(12)
 
 
+def shape_problems(
+    type: str,
+    *,
+    price: Decimal | None,
+    stop: Decimal | None,
+    tif: str | None,
+    price_types: frozenset[str],
+    stop_types: frozenset[str],
+    tif_types: frozenset[str],
+) -> list[str]:
+    """What is missing or extra for this order type: Binance answers -1106 for a parameter a
+    type does not take."""
+    problems = []
+    if type in price_types and price is None:
+        problems.append(f"{type} needs price")
+    if type not in price_types and price is not None:
+        problems.append(f"{type} takes no price (remove it)")
+    if type in stop_types and stop is None:
+        problems.append(f"{type} needs stopPrice")
+    if type not in stop_types and stop is not None:
+        problems.append(f"{type} takes no stopPrice (remove it)")
+    if tif is not None and type not in tif_types:
+        problems.append(f"{type} takes no timeInForce; only {', '.join(sorted(tif_types))} do")
+    return problems
+
+
 def precheck(
     rules: SymbolRules,
     *,

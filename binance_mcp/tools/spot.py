@@ -25,7 +25,7 @@ from binance_mcp.tools.args import (
     TimeInForce,
 )
 from binance_mcp.tools.declare import exchange, tool
-from binance_mcp.tools.orders import client_id, precheck
+from binance_mcp.tools.orders import client_id, precheck, shape_problems
 from binance_mcp.tools.results import Result
 
 Ctx = Context[Runtime, Any]
@@ -40,9 +40,9 @@ SpotType = Literal[
     "TAKE_PROFIT_LIMIT",
 ]
 # What each order type takes, as Binance defines it: sending anything else is -1106.
-_NEEDS_PRICE = {"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"}
-_NEEDS_STOP = {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
-_TAKES_TIME_IN_FORCE = {"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"}
+_NEEDS_PRICE = frozenset({"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
+_NEEDS_STOP = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
+_TAKES_TIME_IN_FORCE = frozenset({"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
 # Market orders once triggered: MARKET_LOT_SIZE applies, and there is no limit price.
 _MARKET_LIKE = {"MARKET", "STOP_LOSS", "TAKE_PROFIT"}
 
@@ -167,18 +167,15 @@ def _check_spot_shape(
         problems.append(f"quoteOrderQty is for MARKET orders only, not {type}")
     elif quantity is None:
         problems.append(f"{type} needs quantity")
-    if type in _NEEDS_PRICE and price is None:
-        problems.append(f"{type} needs price")
-    if type not in _NEEDS_PRICE and price is not None:
-        problems.append(f"{type} takes no price (remove it)")
-    if type in _NEEDS_STOP and stop is None:
-        problems.append(f"{type} needs stopPrice")
-    if type not in _NEEDS_STOP and stop is not None:
-        problems.append(f"{type} takes no stopPrice (remove it)")
-    if tif is not None and type not in _TAKES_TIME_IN_FORCE:
-        problems.append(
-            f"{type} takes no timeInForce; only {', '.join(sorted(_TAKES_TIME_IN_FORCE))} do"
-        )
+    problems += shape_problems(
+        type,
+        price=price,
+        stop=stop,
+        tif=tif,
+        price_types=_NEEDS_PRICE,
+        stop_types=_NEEDS_STOP,
+        tif_types=_TAKES_TIME_IN_FORCE,
+    )
     if problems:
         raise InvalidArgument("order not sent: " + "; ".join(problems))
 
