@@ -35,7 +35,6 @@ async def ok(client: Any, tool: str, args: dict[str, Any] | None = None) -> Any:
     return {"venue": data["venue"], **data[key]}
 
 
-
 pytestmark = pytest.mark.anyio
 
 EIGHT = Decimal("0.00000001")

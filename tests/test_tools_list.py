@@ -206,3 +206,20 @@ async def test_every_tool_over_stdio(paper: PaperExchange, tmp_path: Path) -> No
         results = await run_session(c)
     check_session_effects(paper, results)
     assert json.dumps(results)  # structured results are plain JSON
+
+
+def render_tool_table() -> str:
+    from binance_mcp.tools import all_tools
+
+    rows = ["| tool | class | what it does |", "|---|---|---|"]
+    rows += [f"| `{t.name}` | {t.risk} | {t.description} |" for t in all_tools()]
+    return "\n".join(rows)
+
+
+def test_readme_tool_table_matches_the_server() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start, end = "<!-- tools:start -->\n", "\n<!-- tools:end -->"
+    assert start in readme and end in readme, "README.md has no generated tool table"
+    table = readme.split(start, 1)[1].split(end, 1)[0]
+    expected = render_tool_table()
+    assert table == expected, "README tool table is stale; replace it with:\n" + expected
