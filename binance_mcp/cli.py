@@ -195,6 +195,32 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ASSET=AMOUNT",
         help="starting USD-M futures balance of a new account, repeatable",
     )
+
+    policy = commands.add_parser(
+        "policy", help="check a policy file", description="Work with policy files."
+    )
+    policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    check = policy_commands.add_parser(
+        "check",
+        help="validate a policy file; exit 1 listing every error with its location",
+        description="Validate a policy file. Prints `ok` and exits 0, or lists every error "
+        "with its location and exits 1.",
+    )
+    check.add_argument("file", type=Path, metavar="FILE")
+
+    halt = commands.add_parser(
+        "halt",
+        help="kill switch: deny orders and other writes in every running server",
+        description="Turn the kill switch on (a flag in the state dir): every server using "
+        "that state dir denies write and financial calls from its next call on. Reads and "
+        "cancels still pass.",
+    )
+    halt.add_argument("--reason", default=None, help="shown in every denial")
+    _add_state_dir(halt)
+    resume = commands.add_parser(
+        "resume", help="turn the kill switch off", description="Turn the kill switch off."
+    )
+    _add_state_dir(resume)
     return parser
 
 
@@ -204,9 +230,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging()
         if args.command == "paper":
             return _run_paper(args)
+        if args.command in ("policy", "halt", "resume"):
+            return _run_guard_command(args)
         return _run_serve(args)
     except ConfigError as exc:
         _fail(str(exc))
+
+
+def _run_guard_command(args: argparse.Namespace) -> int:
+    from binance_mcp import guard_commands
+
+    if args.command == "policy":
+        return guard_commands.policy_check(args.file)
+    state_dir = resolve_state_dir(os.environ, getattr(args, "state_dir", None))
+    if args.command == "halt":
+        return guard_commands.halt(state_dir, args.reason)
+    return guard_commands.resume(state_dir)
 
 
 def _stop_on_sigterm() -> None:
@@ -225,9 +264,14 @@ def _run_serve(args: argparse.Namespace) -> int:
         policy=getattr(args, "policy", None),
         state_dir=getattr(args, "state_dir", None),
     )
+    from binance_mcp.policy import PolicyError
     from binance_mcp.server import build_server
 
-    server = build_server(settings)
+    try:
+        server = build_server(settings)
+    except PolicyError as exc:
+        # Fail closed: a broken policy at start-up means no server, not a permissive one.
+        _fail(f"policy {exc.source} is not usable: " + "; ".join(exc.errors))
     _stop_on_sigterm()
     try:
         server.run()

@@ -30,6 +30,14 @@ ENV_STATE_DIR: Final = "BINANCE_MCP_STATE_DIR"
 ENV_POLICY: Final = "BINANCE_MCP_POLICY"
 ENV_SPOT_URL: Final = "BINANCE_MCP_SPOT_URL"
 ENV_FUTURES_URL: Final = "BINANCE_MCP_FUTURES_URL"
+ENV_TIMEOUT: Final = "BINANCE_MCP_TIMEOUT"
+
+# One HTTP request to the venue, in seconds: long enough for a slow link to Binance, short
+# enough that an agent waiting on a tool call hears about a dead connection quickly.
+DEFAULT_TIMEOUT: Final = 10.0
+# One tool's exchange call with all its retries and waits, in seconds (at least 3 timeouts).
+DEFAULT_BUDGET: Final = 30.0
+TIMEOUT_RANGE: Final = (1.0, 300.0)
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
@@ -37,6 +45,25 @@ _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
 class ConfigError(Exception):
     """A configuration the server refuses to start with. The message is a single line."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How calls to the venue are bounded and retried (SPEC §6).
+
+    Reads, cancels by id and other idempotent calls are retried on 429, 5xx and network errors
+    with exponential backoff and jitter (`backoff` doubling up to `backoff_max`, or longer when
+    the exchange's Retry-After says so), for at most `attempts` tries and `budget` seconds. New
+    orders are never retried blind (tools/orders.py)."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    attempts: int = 4
+    budget: float = DEFAULT_BUDGET
+    backoff: float = 0.25
+    backoff_max: float = 4.0
+    # Binance's own default, and what it recommends: a signed request older than this on the
+    # exchange's clock is refused, so a delayed order can never land long after it was sent.
+    recv_window_ms: int = 5000
 
 
 @dataclass(frozen=True)
@@ -53,6 +80,7 @@ class Settings:
     policy_path: Path | None = None
     spot_url_override: str | None = None
     futures_url_override: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
     def has_keys(self) -> bool:
@@ -116,6 +144,7 @@ def resolve_settings(
         policy_path=_policy_path(env, policy),
         spot_url_override=spot_url,
         futures_url_override=futures_url,
+        retry=_retry_policy(env),
     )
     if not has_keys and not settings.paper_in_process:
         log.warning(
@@ -241,6 +270,22 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     except ValueError:
         raise ConfigError(f"{name} has an invalid port (got {value!r})") from None
     return value.rstrip("/")
+
+
+def _retry_policy(env: Mapping[str, str]) -> RetryPolicy:
+    raw = _env_value(env, ENV_TIMEOUT)
+    if raw is None:
+        return RetryPolicy()
+    low, high = TIMEOUT_RANGE
+    try:
+        timeout = float(raw)
+    except ValueError:
+        timeout = float("nan")
+    if not low <= timeout <= high:  # also rejects nan and inf
+        raise ConfigError(
+            f"{ENV_TIMEOUT} must be a number of seconds from {low:g} to {high:g} (got {raw!r})"
+        )
+    return RetryPolicy(timeout=timeout, budget=max(DEFAULT_BUDGET, 3 * timeout))
 
 
 def _warn_unusual_path(name: str, url: str | None, suffix: str, example: str) -> None:

@@ -37,13 +37,27 @@ HINTS: Final[dict[int, str]] = {
     -4046: "the margin type is already set",
     -4061: "positionSide does not match the account's position mode (one-way: BOTH; "
     "hedge: LONG or SHORT)",
+    -4116: "an order with this client order id already exists; choose another "
+    "newClientOrderId, or look that order up",
     -4164: "order notional is below the symbol's minimum (usually 5 or 100 USDT); "
     "increase the quantity",
 }
 
 
+# Hints for answers whose code is shared with unrelated failures, chosen by the message.
+MESSAGE_HINTS: Final[dict[tuple[int, str], str]] = {
+    (-2010, "duplicate order"): "an open order already uses this client order id; choose "
+    "another newClientOrderId, or look that order up",
+}
+
+
 class ToolFailure(Exception):
     """A failure the agent should see, as this one-line text."""
+
+    # Set by the exchange layer: how many times the call was sent, and when (time.time())
+    # the last try started, so that callers can reason about what may have reached Binance.
+    attempts: int = 1
+    sent_at: float | None = None
 
 
 class InvalidArgument(ToolFailure):
@@ -53,15 +67,50 @@ class InvalidArgument(ToolFailure):
 class ExchangeError(ToolFailure):
     """Binance (or the paper exchange) answered with an error."""
 
-    def __init__(self, venue: str, code: int, status: int, message: str) -> None:
+    def __init__(
+        self, venue: str, code: int, status: int, message: str, retry_after: float | None = None
+    ) -> None:
         self.venue = venue
         self.code = code
         self.status = status
         self.binance_message = message
-        hint = HINTS.get(code)
+        # Seconds the exchange asked us to wait (the Retry-After header), when it said.
+        self.retry_after = retry_after
+        hint = _hint(code, message)
         text = f"Binance error {code} (HTTP {status}) from the {venue} venue: {message}"
+        if retry_after is not None:
+            text = f"{text.rstrip('.')} (Retry-After: {retry_after:g} s)"
         super().__init__(f"{text.rstrip('.')}. Hint: {hint}" if hint else text)
 
 
+def _hint(code: int, message: str) -> str | None:
+    lowered = message.lower()
+    for (hint_code, words), hint in MESSAGE_HINTS.items():
+        if code == hint_code and words in lowered:
+            return hint
+    return HINTS.get(code)
+
+
 class ExchangeUnreachable(ToolFailure):
-    """No answer: connection refused or reset, timeout, or a response that is not Binance's."""
+    """No answer: connection refused or reset, timeout, or a response that is not Binance's.
+
+    `sent` is False when the request certainly never left (the connection could not be
+    opened): such a failure is safe to retry even for a new order."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class HostBanned(ToolFailure):
+    """The venue host banned this IP (HTTP 418); nothing is sent to it until `until`."""
+
+    def __init__(self, message: str, url: str, until: float) -> None:
+        super().__init__(message)
+        self.url = url
+        self.until = until
+
+
+class RateLimited(ToolFailure):
+    """Sending now would break (or keep breaking) the host's request-weight limit, and the wait
+    until it may be sent again is longer than this call may take. Nothing was sent."""

@@ -2,27 +2,34 @@
 through one place that turns failures into agent-facing errors, and the TTL caches of the rules
 that orders are checked against locally (exchange info, leverage brackets, funding intervals).
 
-Calls are split by what a failure means for them: `read` (no effect), `write` (an idempotent
-change such as a cancel by id or a leverage setting) and `place` (a new order, which must never
-be sent twice).
+Calls are split by what a failure means for them: `read` (no effect) and `write` (an idempotent
+change such as a cancel by id or a leverage setting) are retried with one tenacity policy on
+429, 5xx and network errors; `place` (a new order, which must never be sent twice) is sent again
+only when it certainly did not get through. Every call is bounded in tries and in time
+(`RetryPolicy`), is refused with -1021 at most once (the clock is measured again in between),
+and passes the client's per-host gates (request weight, 429 holds, 418 bans: limits.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from binance_mcp.errors import ExchangeError, InvalidArgument, ToolFailure
+from binance_mcp.config import RetryPolicy
+from binance_mcp.errors import ExchangeError, ExchangeUnreachable, InvalidArgument, ToolFailure
 from binance_mcp.exchange_client import as_failure
+from binance_mcp.limits import CALL_DEADLINE, HostGates
 from binance_mcp.symbol_rules import Market, SymbolRules
 from binance_mcp.venues import Endpoints, Venue
 
 if TYPE_CHECKING:
     from binance import AsyncClient
+    from tenacity import RetryCallState
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +74,20 @@ class _TTLCache(Generic[T]):
 
 
 class Exchange:
-    def __init__(self, endpoints: Endpoints, client: AsyncClient, ttl: float = RULES_TTL) -> None:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        client: AsyncClient,
+        ttl: float = RULES_TTL,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+    ) -> None:
         self.endpoints = endpoints
         self.client = client
+        self.policy = policy or RetryPolicy()
+        # Injectable so that tests can retry without waiting.
+        self.sleep = sleep or asyncio.sleep
+        self.gates: HostGates = client.gates
         self._spot_rules: _TTLCache[SymbolRules] = _TTLCache(ttl)
         self._futures_info: _TTLCache[dict[str, SymbolRules]] = _TTLCache(ttl)
         self._brackets: _TTLCache[list[dict[str, Any]]] = _TTLCache(ttl)
@@ -81,8 +99,13 @@ class Exchange:
 
     @property
     def used_weight(self) -> dict[str, int]:
-        """The request weight each host last reported (X-MBX-USED-WEIGHT-1M), by origin."""
-        return dict(getattr(self.client, "used_weight", {}))
+        """The request weight each host reported this minute (X-MBX-USED-WEIGHT-1M), by host."""
+        return self.gates.used_weight()
+
+    @property
+    def clock_offset_ms(self) -> int | None:
+        """The offset signed requests carry (exchange clock minus ours), once measured."""
+        return int(self.client.timestamp_offset) if self.client.clock_synced else None
 
     async def close(self) -> None:
         await self.client.close_connection()
@@ -90,24 +113,117 @@ class Exchange:
     # --- calls -----------------------------------------------------------------------------
 
     async def read(self, method: str, /, *args: Any, **params: Any) -> Any:
-        return await self._call(method, args, params)
+        """A call without effect, retried on 429, 5xx and network errors."""
+        return await self._call(method, args, params, _idempotent)
 
     async def write(self, method: str, /, *args: Any, **params: Any) -> Any:
-        return await self._call(method, args, params)
+        """An idempotent change (a cancel by id, a setting), retried like a read: sending it
+        twice leaves the same state as sending it once."""
+        return await self._call(method, args, params, _idempotent)
 
     async def place(self, method: str, /, *args: Any, **params: Any) -> Any:
-        return await self._call(method, args, params)
+        """A new order. Sent again only when it certainly did not reach the exchange: a 429
+        (refused before it was looked at; sent again after Retry-After) or a connection that
+        could not be opened. Any other failure is raised; after an ambiguous one the caller
+        looks the order up by its client id (tools/orders.py `place_order`)."""
+        return await self._call(method, args, params, _unsent)
 
-    async def _call(self, method: str, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
-        function = getattr(self.client, method)
+    async def _call(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        params: dict[str, Any],
+        retry_on: Callable[[ToolFailure], bool],
+    ) -> Any:
+        from tenacity import (
+            AsyncRetrying,
+            retry_if_exception,
+            stop_after_attempt,
+            stop_before_delay,
+        )
+
+        policy = self.policy
+        token = CALL_DEADLINE.set(time.time() + policy.budget)
+        attempts = 0
         try:
-            return await function(*args, **{k: v for k, v in params.items() if v is not None})
-        except ToolFailure:
+            async for attempt in AsyncRetrying(
+                # Bounded in tries and in time: a wait that would end past the budget (a long
+                # Retry-After) is not started, the failure is reported at once instead.
+                stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.budget),
+                wait=self._wait,
+                retry=retry_if_exception(lambda e: isinstance(e, ToolFailure) and retry_on(e)),
+                sleep=self.sleep,
+                reraise=True,
+                before_sleep=functools.partial(self._log_retry, method),
+            ):
+                with attempt:
+                    attempts += 1
+                    return await self._once(method, args, params)
+        except ToolFailure as exc:
+            exc.attempts = attempts
+            raise
+        finally:
+            CALL_DEADLINE.reset(token)
+        raise AssertionError("tenacity ended without a result or an exception")
+
+    def _wait(self, state: RetryCallState) -> float:
+        from tenacity import wait_exponential_jitter
+
+        policy = self.policy
+        # backoff, 2×, 4× … up to backoff_max, plus up to one `backoff` of jitter
+        backoff = wait_exponential_jitter(
+            multiplier=policy.backoff, max=policy.backoff_max, jitter=policy.backoff
+        )(state)
+        failure = state.outcome.exception() if state.outcome is not None else None
+        told = getattr(failure, "retry_after", None)
+        return max(backoff, float(told)) if told else backoff
+
+    def _log_retry(self, method: str, state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        log.warning(
+            "%s failed (%s); trying again in %.2f s (attempt %d of %d)",
+            method,
+            failure,
+            state.upcoming_sleep,
+            state.attempt_number + 1,
+            self.policy.attempts,
+        )
+
+    async def _once(self, method: str, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        """One send; refused for its timestamp (-1021), the clock is measured again and the
+        call sent once more (a -1021 is refused before anything is done)."""
+        try:
+            return await self._send(method, args, params)
+        except ExchangeError as exc:
+            if exc.code != -1021:
+                raise
+            log.warning("%s refused with -1021 (%s); measuring the clock again", method, exc)
+            try:
+                await self.client.sync_clock(unless_since=exc.sent_at)
+            except ToolFailure:
+                raise exc from None
+            except Exception as sync_error:
+                if as_failure(sync_error, self.endpoints) is None:
+                    raise
+                raise exc from None
+            return await self._send(method, args, params)
+
+    async def _send(self, method: str, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        function = getattr(self.client, method)
+        # python-binance adds timestamp and signature to the dicts it is given: a fresh copy
+        # for every send, so that a second send is signed afresh.
+        fresh = {k: dict(v) if isinstance(v, dict) else v for k, v in params.items()}
+        sent_at = time.time()
+        try:
+            return await function(*args, **{k: v for k, v in fresh.items() if v is not None})
+        except ToolFailure as exc:
+            exc.sent_at = sent_at
             raise
         except Exception as exc:
             failure = as_failure(exc, self.endpoints)
             if failure is None:
                 raise
+            failure.sent_at = sent_at
             raise failure from None
 
     # --- cached rules ------------------------------------------------------------------------
@@ -132,6 +248,7 @@ class Exchange:
             if exc.code == -1121:
                 raise _unknown_symbol(symbol, "spot", []) from None
             raise
+        self.gates.learn_limits(self.endpoints.spot_url + "/", info.get("rateLimits") or [])
         symbols = info.get("symbols") or []
         if not symbols:
             raise _unknown_symbol(symbol, "spot", [])
@@ -139,6 +256,7 @@ class Exchange:
 
     async def _fetch_futures_rules(self) -> dict[str, SymbolRules]:
         info = await self.read("futures_exchange_info")
+        self.gates.learn_limits(self.endpoints.futures_url + "/", info.get("rateLimits") or [])
         return {
             s["symbol"]: SymbolRules.from_exchange_info("futures", s)
             for s in info.get("symbols", [])
@@ -168,6 +286,21 @@ class Exchange:
 
         table = await self._funding_hours.get("", fetch)
         return table.get(symbol, DEFAULT_FUNDING_HOURS)
+
+
+def _idempotent(failure: ToolFailure) -> bool:
+    """Worth another try for a call that may safely run twice: rate limited (429, after its
+    Retry-After), a server error (5xx), or no answer at all."""
+    if isinstance(failure, ExchangeError):
+        return failure.status == 429 or failure.status >= 500
+    return isinstance(failure, ExchangeUnreachable)
+
+
+def _unsent(failure: ToolFailure) -> bool:
+    """Worth another try for a new order: only failures that prove it never got through."""
+    if isinstance(failure, ExchangeError):
+        return failure.status == 429
+    return isinstance(failure, ExchangeUnreachable) and not failure.sent
 
 
 def _unknown_symbol(symbol: str, market: Market, known: list[str]) -> InvalidArgument:

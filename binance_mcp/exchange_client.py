@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import time
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from binance_mcp.errors import ExchangeError, ExchangeUnreachable, ToolFailure
+from binance_mcp.config import RetryPolicy
+from binance_mcp.errors import ExchangeError, ExchangeUnreachable, HostBanned, ToolFailure
+from binance_mcp.limits import HostGates, retry_after
 from binance_mcp.venues import Endpoints
 
 if TYPE_CHECKING:
@@ -22,6 +26,8 @@ if TYPE_CHECKING:
 # website). Pointing them at a name that can never resolve makes an accidental call fail at
 # once instead of reaching a live host while the agent believes it is on paper or testnet.
 _UNSUPPORTED: Final = "https://unsupported-by-binance-mcp.invalid"
+# Opening a connection takes one round trip; a host that cannot do it in this long is down.
+CONNECT_TIMEOUT: Final = 5.0
 
 
 def make_client(endpoints: Endpoints) -> Client:
@@ -34,39 +40,94 @@ def make_client(endpoints: Endpoints) -> Client:
     return client
 
 
-def make_async_client(endpoints: Endpoints) -> AsyncClient:
+def make_async_client(endpoints: Endpoints, policy: RetryPolicy | None = None) -> AsyncClient:
     """An asyncio client for `endpoints`; call it inside the running loop that will use it
     (its aiohttp session binds to that loop). Sends no request while being built; use this
     rather than `AsyncClient.create()`, which pings the live host before any URL is set.
 
-    The client records the request weight each host reports (`used_weight`, by origin)."""
+    The client (`ReliableClient`) times requests out after `policy.timeout`, signs with
+    `policy.recv_window_ms`, measures the clock offset before its first signed request, and
+    passes every request through its `gates` (request weight, 429 holds and 418 bans)."""
+    import aiohttp
+
+    policy = policy or RetryPolicy()
     loop = asyncio.get_running_loop()
     key, secret = _keys(endpoints)
-    client = _weight_tracking_client()(
-        key, secret, loop=loop, testnet=False, demo=False, verbose=False
-    )
+    client = _reliable_client()(key, secret, loop=loop, testnet=False, demo=False, verbose=False)
     _point_at(client, endpoints)
+    client.REQUEST_TIMEOUT = aiohttp.ClientTimeout(
+        total=policy.timeout, sock_connect=min(policy.timeout, CONNECT_TIMEOUT)
+    )
+    client.REQUEST_RECVWINDOW = policy.recv_window_ms
+    # aiohttp silently sends a GET or DELETE again when a kept-alive connection drops; a cancel
+    # sent twice that way looks like "unknown order" with no sign that it was resent. Every
+    # second send is the retry policy's decision (exchange.py), made knowingly.
+    if hasattr(client.session, "_retry_connection"):
+        client.session._retry_connection = False
+    client.gates = HostGates(endpoints.venue, endpoints.spot_url, endpoints.futures_url)
+    client.clock_synced = False
+    client.clock_lock = asyncio.Lock()
     return client
 
 
 @functools.cache
-def _weight_tracking_client() -> type[AsyncClient]:
+def _reliable_client() -> type[AsyncClient]:
     from binance import AsyncClient
 
-    class WeightTrackingClient(AsyncClient):  # type: ignore[misc]
-        used_weight: dict[str, int]
+    class ReliableClient(AsyncClient):  # type: ignore[misc]
+        gates: HostGates
+        clock_synced: bool
+        clock_synced_at: float = 0.0
+        clock_lock: asyncio.Lock
+
+        async def _request(
+            self, method: str, uri: str, signed: bool, force_params: bool = False, **kwargs: Any
+        ) -> Any:
+            if signed and not self.clock_synced:
+                await self.sync_clock()
+            await self.gates.before(uri)
+            return await super()._request(method, uri, signed, force_params, **kwargs)
 
         async def _handle_response(self, response: Any) -> Any:
-            used = response.headers.get("x-mbx-used-weight-1m")
-            if used is not None and used.isdigit():
-                if not hasattr(self, "used_weight"):
-                    self.used_weight = {}
-                self.used_weight[
-                    f"{response.url.scheme}://{response.url.host}:{response.url.port}"
-                ] = int(used)
+            url = str(response.url)
+            self.gates.record(url, response.status, response.headers)
+            if response.status == 418:
+                message = _error_message(await response.text())
+                for secret in (self.API_KEY, self.API_SECRET):  # a backstop, as in as_failure
+                    if secret:
+                        message = message.replace(secret, "<redacted>")
+                raise self.gates.ban(url, response.headers, message)
             return await super()._handle_response(response)
 
-    return WeightTrackingClient
+        async def sync_clock(self, *, unless_since: float | None = None) -> None:
+            """Measure the exchange's clock against ours and sign with the offset from now on.
+
+            Skipped when another task synced after `unless_since` (time.time()), so that
+            concurrent calls refused with -1021 resync once, not once each."""
+            async with self.clock_lock:
+                if self.clock_synced and (
+                    unless_since is None or self.clock_synced_at > unless_since
+                ):
+                    return
+                before = time.time()
+                try:
+                    answer = await self.get_server_time()
+                except HostBanned:
+                    answer = await self.futures_time()
+                after = time.time()
+                offset = int(answer["serverTime"] - (before + after) * 500)
+                self.timestamp_offset = self.gates.offset_ms = offset
+                self.clock_synced, self.clock_synced_at = True, after
+
+    return ReliableClient
+
+
+def _error_message(text: str) -> str:
+    try:
+        message = json.loads(text).get("msg")
+    except (ValueError, AttributeError):
+        return ""
+    return message if isinstance(message, str) else ""
 
 
 def _keys(endpoints: Endpoints) -> tuple[str | None, str | None]:
@@ -122,7 +183,9 @@ def as_failure(exc: BaseException, endpoints: Endpoints) -> ToolFailure | None:
     where = f"the {endpoints.venue} venue"
     if isinstance(exc, BinanceAPIException):
         message = _redact(_api_message(exc), endpoints)
-        return ExchangeError(endpoints.venue, int(exc.code), int(exc.status_code), message)
+        headers = getattr(exc.response, "headers", None) or {}
+        wait = retry_after(headers) if int(exc.status_code) in (429, 503) else None
+        return ExchangeError(endpoints.venue, int(exc.code), int(exc.status_code), message, wait)
     if isinstance(exc, BinanceRequestException):
         text = _redact(str(exc.message), endpoints)
         return ExchangeUnreachable(f"{where} sent a response that is not valid JSON: {text}")
@@ -137,8 +200,11 @@ def as_failure(exc: BaseException, endpoints: Endpoints) -> ToolFailure | None:
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
         return ExchangeUnreachable(
-            f"could not connect to {where} at {exc.host}:{exc.port}; is it reachable?"
+            f"could not connect to {where} at {exc.host}:{exc.port}; is it reachable?",
+            sent=False,
         )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ExchangeUnreachable(f"timed out connecting to {where}; is it reachable?", sent=False)
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return ExchangeUnreachable(f"timed out waiting for {where}; try again later")
     if isinstance(exc, aiohttp.ClientError):

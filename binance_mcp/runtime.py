@@ -20,6 +20,7 @@ from binance_mcp.exchange import Exchange
 from binance_mcp.venues import Endpoints
 
 if TYPE_CHECKING:
+    from binance_mcp.guard import Guard
     from binance_mcp.paper.runner import PaperExchange
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ class VenueUnavailable(ToolFailure):
 
 
 class Runtime:
-    def __init__(self, settings: Settings, endpoints: Future[Endpoints]) -> None:
+    def __init__(self, settings: Settings, endpoints: Future[Endpoints], guard: Guard) -> None:
         self.settings = settings
+        self.guard = guard
         self._endpoints = endpoints
         self._exchange: Exchange | None = None
         self._exchange_lock = asyncio.Lock()
@@ -48,7 +50,9 @@ class Runtime:
                     endpoints = await self.wait_endpoints()
                     from binance_mcp.exchange_client import make_async_client
 
-                    self._exchange = Exchange(endpoints, make_async_client(endpoints))
+                    policy = self.settings.retry
+                    client = make_async_client(endpoints, policy)
+                    self._exchange = Exchange(endpoints, client, policy=policy)
         return self._exchange
 
     async def wait_endpoints(self) -> Endpoints:
@@ -63,6 +67,7 @@ class Runtime:
             raise VenueUnavailable(f"the paper exchange failed to start: {exc}") from None
 
     async def aclose(self) -> None:
+        self.guard.audit.close()
         if self._exchange is not None:
             await self._exchange.close()
             self._exchange = None

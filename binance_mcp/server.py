@@ -12,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 
 from binance_mcp import __version__
 from binance_mcp.config import Settings
+from binance_mcp.guard import Guard, PolicyHolder
 from binance_mcp.runtime import PaperStarter, Runtime
 from binance_mcp.tools import build_tools
 from binance_mcp.venues import Endpoints
@@ -25,6 +26,10 @@ INSTRUCTIONS = (
 
 
 def build_server(settings: Settings) -> MCPServer[Runtime]:
+    """Raises PolicyError when the policy file is broken: the server refuses to start."""
+    holder = PolicyHolder(settings.policy_path)
+    guard = Guard(settings, holder)
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
         log.info(
@@ -40,14 +45,14 @@ def build_server(settings: Settings) -> MCPServer[Runtime]:
             log.info("spot %s, futures %s", fixed.spot_url, fixed.futures_url)
             done: Future[Endpoints] = Future()
             done.set_result(fixed)
-            runtime = Runtime(settings, done)
+            runtime = Runtime(settings, done, guard)
             try:
                 yield runtime
             finally:
                 await runtime.aclose()
             return
         starter = PaperStarter(settings).start()
-        runtime = Runtime(settings, starter.future)
+        runtime = Runtime(settings, starter.future, guard)
         try:
             yield runtime
         finally:
@@ -60,6 +65,7 @@ def build_server(settings: Settings) -> MCPServer[Runtime]:
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        tools=build_tools(),
+        # Hidden tools are left out of tools/list; the list is fixed for the session.
+        tools=build_tools(holder.policy),
     )
     return server

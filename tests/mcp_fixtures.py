@@ -13,7 +13,7 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from pydantic import SecretStr
 
-from binance_mcp.config import Settings
+from binance_mcp.config import RetryPolicy, Settings
 from binance_mcp.paper.runner import PaperExchange
 from binance_mcp.runtime import Runtime
 from binance_mcp.server import build_server
@@ -25,7 +25,22 @@ def mode(request: pytest.FixtureRequest) -> Any:
     return request.param
 
 
-def paper_settings(paper: PaperExchange, state_dir: Path) -> Settings:
+# The suite's tools tests run under the example policy that allows everything; the guard's
+# own tests use their own policies.
+ALLOW_ALL = Path(__file__).parent.parent / "examples" / "policies" / "paper-everything.yaml"
+
+
+# Retries as in production, but with millisecond backoffs and a short recvWindow (so that an
+# order whose answer was lost is known not to have landed after ~1 s, not 5): the suite stays
+# quick. A Retry-After from the exchange is still honoured in full.
+FAST_RETRY = RetryPolicy(
+    timeout=5.0, budget=10.0, backoff=0.005, backoff_max=0.05, recv_window_ms=1000
+)
+
+
+def paper_settings(
+    paper: PaperExchange, state_dir: Path, policy: Path | None = ALLOW_ALL
+) -> Settings:
     return Settings(
         venue="paper",
         venue_source="test",
@@ -34,6 +49,8 @@ def paper_settings(paper: PaperExchange, state_dir: Path) -> Settings:
         api_secret=SecretStr(paper.config.api_secret),
         spot_url_override=paper.spot_url,
         futures_url_override=paper.futures_url,
+        policy_path=policy,
+        retry=FAST_RETRY,
     )
 
 

@@ -146,7 +146,8 @@ class _RateLimited(BaseHTTPRequestHandler):
         body = json.dumps({"code": -1003, "msg": "Too many requests; current limit is 6000."})
         self.send_response(429)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Retry-After", "7")
+        # Longer than a call may take: reported at once instead of waited for.
+        self.send_header("Retry-After", "700")
         self.end_headers()
         self.wfile.write(body.encode())
 
@@ -177,9 +178,11 @@ async def test_binance_error_reaches_the_agent_with_code(
         "BINANCE_MCP_FUTURES_URL": rate_limited_host + "/fapi",
     }
     async with Client(build_server(resolve_settings(env)), mode="legacy") as client:
+        started = time.monotonic()
         result = await client.call_tool("binance_server_time", {})
+        assert time.monotonic() - started < 5
     assert result.is_error
     assert (
         "Binance error -1003 (HTTP 429) from the testnet venue: "
-        "Too many requests; current limit is 6000." in result.content[0].text
+        "Too many requests; current limit is 6000 (Retry-After: 700 s)" in result.content[0].text
     )

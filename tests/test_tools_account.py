@@ -67,11 +67,21 @@ async def test_account_status_reports_the_venue(
         assert status["futures"]["reachable"] is True
         assert abs(status["clockOffsetMs"]) < 2000
         assert status["keysSet"] is True
-        assert status["policy"] == "built-in default"
-        assert status["usedWeight"][origin] > 0
+        assert status["policy"].endswith("paper-everything.yaml")
+        assert (status["policyMode"], status["policyError"], status["halted"]) == (
+            "enforce",
+            None,
+            None,
+        )
+        spot_host = status["hosts"][paper.spot_url]
+        assert spot_host["usedWeight"] > 0 and spot_host["weightLimit"] == 6000
+        assert spot_host["bannedUntil"] is None
+        assert set(status["hosts"]) == {paper.spot_url, paper.futures_url}
 
-        paper.state.faults.arm(Fault("/fapi/v1/time", "status", status=503))
+        # More 503s in a row than a read is tried: the failure is reported, not hidden.
+        paper.state.faults.arm(Fault("/fapi/v1/time", "status", status=503, count=10))
         degraded = await ok(c, "binance_account_status")
+        paper.state.faults.clear()
         assert degraded["futures"]["reachable"] is False
         assert "HTTP 503" in degraded["futures"]["error"]
         assert degraded["spot"]["reachable"] is True

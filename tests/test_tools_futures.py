@@ -445,20 +445,21 @@ async def test_failed_placement_is_looked_up_not_repeated(
 ) -> None:
     faults = paper.state.faults
     async with Client(server, mode=mode) as c:
-        # A 5xx: the order is looked up by its client id, found missing, and reported so.
+        # A 5xx before acceptance: looked up by its client id, found missing, sent once more.
         faults.arm(Fault(path="/fapi/v1/order", kind="status", status=503, method="POST"))
-        text = await fails(c, PLACE, {**M, "newClientOrderId": "after-503"})
-        assert "Binance error -1001 (HTTP 503)" in text
-        assert "client id after-503: the order does not exist, so it was not placed" in text
-        assert paper.state.futures_account.orders == {} and position(paper) == 0
+        placed = await ok(c, PLACE, {**M, "newClientOrderId": "after-503"})
+        assert placed["order"]["clientOrderId"] == "after-503"
+        assert "HTTP 503" in placed["note"] and "sent once more" in placed["note"]
+        assert len(paper.state.futures_account.orders) == 1
+        assert position(paper) == Decimal("0.01")
 
         # The order is accepted and its answer lost: found by client id, placed once.
         faults.arm(Fault(path="/fapi/v1/order", kind="drop", method="POST"))
         order = await ok(c, PLACE, {**M, "newClientOrderId": "lost-answer"})
         assert order["order"]["clientOrderId"] == "lost-answer"
         assert order["order"]["status"] == "FILLED" and "placed once" in order["note"]
-        assert len(paper.state.futures_account.orders) == 1
-        assert position(paper) == Decimal("0.01")
+        assert len(paper.state.futures_account.orders) == 2
+        assert position(paper) == Decimal("0.02")
 
         # The same for a conditional order on the algo service.
         faults.arm(Fault(path="/fapi/v1/algoOrder", kind="drop", method="POST"))

@@ -15,7 +15,7 @@ from mcp import Client, StdioServerParameters
 
 from binance_mcp.paper.runner import PaperExchange
 from binance_mcp.tools.risk import ANNOTATIONS
-from tests.mcp_fixtures import ok
+from tests.mcp_fixtures import ALLOW_ALL, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -199,6 +199,7 @@ async def test_every_tool_over_stdio(paper: PaperExchange, tmp_path: Path) -> No
             "BINANCE_MCP_FUTURES_URL": paper.futures_url,
             "BINANCE_API_KEY": paper.config.api_key,
             "BINANCE_API_SECRET": paper.config.api_secret,
+            "BINANCE_MCP_POLICY": str(ALLOW_ALL),
         },
     )
     async with Client(params, mode="legacy") as c:

@@ -139,8 +139,9 @@ async def test_failures_carry_binance_codes(server: Any, paper: PaperExchange) -
     async with Client(server, mode="legacy") as c:
         text = await fails(c, "binance_spot_price", {"symbol": "NOPEUSDT"})
         assert "Binance error -1121 (HTTP 400)" in text and "Hint: unknown symbol" in text
-        paper.state.faults.arm(Fault("/api/v3/depth", "status", status=503))
+        paper.state.faults.arm(Fault("/api/v3/depth", "status", status=503, count=10))
         assert "HTTP 503" in await fails(c, "binance_spot_orderbook", {"symbol": "BTCUSDT"})
+        paper.state.faults.clear()
         assert "both" in await fails(
             c, "binance_spot_price", {"symbol": "BTCUSDT", "symbols": ["ETHUSDT"]}
         )

@@ -108,7 +108,7 @@ async def test_quote_order_qty_and_test_orders(server: Any, paper: PaperExchange
             {"symbol": "ETHUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.01",
              "price": "3500", "test": True},
         )  # fmt: skip
-        assert tested == {"venue": "paper", "test": True, "order": None}
+        assert tested == {"venue": "paper", "test": True, "order": None, "note": None}
     assert len(paper.state.spot_account.orders) == 1
     assert any(r["path"] == "/api/v3/order/test" for r in paper.state.requests)
 
@@ -193,9 +193,11 @@ async def test_exchange_rejection_carries_binance_code(server: Any, paper: Paper
         assert "Binance error -2011" in text and "no such open order" in text
         text = await fails(c, "binance_spot_cancel_order", {"symbol": "BTCUSDT"})
         assert "exactly one of orderId or origClientOrderId" in text
-        paper.state.faults.arm(Fault("/api/v3/openOrders", "status", status=500))
+        # More 500s in a row than a read is tried: the last one is reported.
+        paper.state.faults.arm(Fault("/api/v3/openOrders", "status", status=500, count=10))
         text = await fails(c, "binance_spot_open_orders", {"symbol": "BTCUSDT"})
         assert "HTTP 500" in text and "paper venue" in text
+        paper.state.faults.clear()
 
 
 async def test_history_filters_are_passed_through(server: Any, paper: PaperExchange) -> None:

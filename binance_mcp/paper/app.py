@@ -24,6 +24,7 @@ from binance_mcp.paper.params import Params
 from binance_mcp.paper.routing import Endpoint, Routes
 from binance_mcp.paper.spot_routes import SPOT_ROUTES
 from binance_mcp.paper.state import PaperState
+from binance_mcp.paper.weights import BAN_SECONDS, WeightMeter
 
 log = logging.getLogger("binance_mcp.paper")
 
@@ -107,27 +108,87 @@ def _authenticate(
     _check_timestamp(p, now)
 
 
-async def _read_params(request: web.Request) -> tuple[Params, str, str]:
-    query = request.query_string
-    body = (await request.text()) if request.can_read_body else ""
+def _read_params(query: str, body: str) -> Params:
     values: dict[str, str] = {}
     for raw in (query, body):
         for name, value in parse_qsl(raw, keep_blank_values=True):
             if name in values:
                 raise BinanceError(-1101, f"Duplicate values for parameter '{name}'.")
             values[name] = value
-    return Params(values), query, body
+    return Params(values)
+
+
+def _logged_params(query: str, body: str) -> dict[str, str]:
+    pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True)
+    return {k: v for k, v in pairs if k != "signature"}
+
+
+def _meter(state: PaperState, path: str) -> WeightMeter:
+    # Binance counts spot and futures request weight separately (different hosts).
+    return state.futures_weights if path.startswith(("/fapi/", "/futures/")) else state.weights
+
+
+def _status_fault(state: PaperState, fault: Fault, path: str) -> web.Response:
+    """The answer of an armed status fault; 429 and 418 as Binance words them."""
+    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+    if fault.status == 429:
+        body = {
+            "code": -1003,
+            "msg": "Too many requests; please use the websocket for live updates.",
+        }
+        headers.setdefault("Retry-After", "1")
+    elif fault.status == 418:
+        seconds = fault.retry_after if fault.retry_after is not None else BAN_SECONDS
+        meter = _meter(state, path)
+        with state.lock:
+            meter.banned_until_ms = max(meter.banned_until_ms, state.now_ms() + seconds * 1000)
+        body = {
+            "code": -1003,
+            "msg": f"Way too much request weight used; IP banned until {meter.banned_until_ms}. "
+            "Please use WebSocket Streams for live updates to avoid bans.",
+        }
+        headers["Retry-After"] = str(seconds)
+    else:
+        body = {
+            "code": -1001 if fault.code is None else fault.code,
+            "msg": fault.msg or "Internal error; unable to process your request.",
+        }
+    return _json(body, fault.status, headers or None)
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     routes: Routes = request.app[ROUTES_KEY]
     method, path = request.method, request.path
+    query = request.query_string
+    body = (await request.text()) if request.can_read_body else ""
+    logged: dict[str, Any] = {
+        "time": state.now_ms(),
+        "method": method,
+        "path": path,
+        "params": _logged_params(query, body),
+    }
+    state.requests.append(logged)
+    response = await _dispatch(request, state, routes, method, path, query, body, logged)
+    logged["status"] = response.status
+    return response
+
+
+async def _dispatch(
+    request: web.Request,
+    state: PaperState,
+    routes: Routes,
+    method: str,
+    path: str,
+    query: str,
+    body: str,
+    logged: dict[str, Any],
+) -> web.StreamResponse:
     fault = state.faults.take(method, path)
+    if fault is not None:
+        logged["fault"] = fault.kind
     if fault is not None and fault.kind == "status":
-        headers = {"Retry-After": "1"} if fault.status in (418, 429) else None
-        internal = {"code": -1001, "msg": "Internal error; unable to process your request."}
-        return _json(internal, fault.status, headers)
+        return _status_fault(state, fault, path)
     if fault is not None and fault.kind == "delay":
         await asyncio.sleep(fault.delay)
     endpoint: Endpoint | None = routes.get((method, path))
@@ -137,9 +198,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 
     weight_used: int | None = None
     try:
-        p, query, body = await _read_params(request)
+        p = _read_params(query, body)
         now = state.now_ms()
-        meter = state.futures_weights if path.startswith("/fapi/") else state.weights
+        meter = _meter(state, path)
         with state.lock:
             weight_used = meter.charge(endpoint.weight_of(p), now)
         extra = set(p.values) - endpoint.params - (SIGNING_PARAMS if endpoint.signed else set())
@@ -151,19 +212,12 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             )
         if endpoint.signed:
             _authenticate(state, request, p, query, body, now)
-        state.requests.append(
-            {
-                "time": now,
-                "method": method,
-                "path": path,
-                "params": {k: v for k, v in p.values.items() if k != "signature"},
-            }
-        )
         with state.lock:
             result = endpoint.handler(state, p, now)
         if endpoint.mutates:
             await asyncio.to_thread(state.save)
     except BinanceError as exc:
+        logged["code"] = exc.code
         return _error(exc, weight_used)
 
     if fault is not None and fault.kind == "drop":
@@ -241,6 +295,9 @@ async def control_faults(request: web.Request) -> web.Response:
             method=data.get("method"),
             status=int(data.get("status", 503)),
             delay=float(data.get("delay", 0)),
+            retry_after=None if data.get("retry_after") is None else int(data["retry_after"]),
+            code=None if data.get("code") is None else int(data["code"]),
+            msg=None if data.get("msg") is None else str(data["msg"]),
         )
         state.faults.arm(fault)
     except (KeyError, TypeError, ValueError) as exc:

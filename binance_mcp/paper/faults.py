@@ -1,5 +1,8 @@
 """Faults a test can arm: the next N requests to a path fail with a status, stall for a delay,
-or are carried out and then lose their response (the case that doubles orders)."""
+or are carried out and then lose their response (the case that doubles orders).
+
+A 429 or 418 status answers as Binance does (-1003, `Retry-After`); a 418 also bans the host
+for `retry_after` seconds (default 120), as Binance's IP bans do."""
 
 from __future__ import annotations
 
@@ -18,6 +21,12 @@ class Fault:
     method: str | None = None
     status: int = 503
     delay: float = 0.0
+    # Seconds for the Retry-After header of a status fault (429 and 418 always carry one).
+    retry_after: int | None = None
+    # The Binance error of a status fault other than 429/418 (default -1001, internal error),
+    # e.g. -2013 to make a lookup miss an order that exists.
+    code: int | None = None
+    msg: str | None = None
 
 
 class FaultPlan:

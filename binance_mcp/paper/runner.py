@@ -40,6 +40,9 @@ class PaperConfig:
     )
     weight_limit: int = 6000
     reset: bool = False
+    # How far the exchange's clock runs ahead of this machine's (ms; negative: behind). Tests
+    # may change `PaperState.clock_offset_ms` while the exchange runs.
+    clock_offset_ms: int = 0
 
 
 class PaperExchange:

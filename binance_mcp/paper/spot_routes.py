@@ -95,7 +95,8 @@ def exchange_info(state: PaperState, p: Params, now: int) -> Any:
     return {
         "timezone": "UTC",
         "serverTime": now,
-        "rateLimits": RATE_LIMITS,
+        # The weight limit this exchange enforces (configurable), Binance's others as they are.
+        "rateLimits": [{**RATE_LIMITS[0], "limit": state.weights.limit}, *RATE_LIMITS[1:]],
         "exchangeFilters": [],
         "symbols": [_symbol_info(s) for s in specs],
     }

@@ -51,6 +51,7 @@ class Saved(BaseModel):
 class PaperState:
     def __init__(self, config: PaperConfig) -> None:
         self.config = config
+        self.clock_offset_ms = config.clock_offset_ms
         self.lock = threading.RLock()
         snapshot = load_snapshot()
         self.spot_specs = spot_specs(snapshot)
@@ -69,8 +70,8 @@ class PaperState:
         self.futures = FuturesEngine(self.futures_account, self.futures_market)
         # Binance counts spot and futures request weight separately (different hosts).
         self.futures_weights = WeightMeter(limit=config.weight_limit)
-        # What reached the exchange (signatures left out): proof for tests that a refused
-        # call never arrived.
+        # Every request that reached the exchange, as it arrived (signatures left out), with
+        # the status it was answered with: proof for tests that a refused call never arrived.
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._dirty = False
 
@@ -104,9 +105,9 @@ class PaperState:
         saved.prices = {s: p for s, p in saved.prices.items() if s in self.spot_specs}
         return saved
 
-    @staticmethod
-    def now_ms() -> int:
-        return int(time.time() * 1000)
+    def now_ms(self) -> int:
+        """The exchange's clock: this machine's, shifted by `clock_offset_ms`."""
+        return int(time.time() * 1000) + self.clock_offset_ms
 
     def mark_dirty(self) -> None:
         self._dirty = True

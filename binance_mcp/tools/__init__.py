@@ -3,11 +3,16 @@ records the risk class; `all_tools` is the table of all of them, in SPEC order."
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mcp.server.mcpserver.tools import Tool
 
 from binance_mcp.tools.declare import DECLARED, ToolDef
 from binance_mcp.tools.risk import ANNOTATIONS
 from binance_mcp.tools.schemas import compact, merge_any_of, shallow
+
+if TYPE_CHECKING:
+    from binance_mcp.policy import Policy
 
 # The areas in SPEC order (§3.1-§3.5); tools/list follows it, then declaration order.
 AREAS = ("account", "spot", "futures", "market", "analysis")
@@ -21,12 +26,17 @@ def all_tools() -> list[ToolDef]:
     return sorted(DECLARED, key=lambda t: AREAS.index(t.fn.__module__.rsplit(".", 1)[1]))
 
 
-def build_tools() -> list[Tool]:
-    """The MCP tool objects, with compacted schemas (tools/schemas.py)."""
+def build_tools(policy: Policy) -> list[Tool]:
+    """The MCP tool objects the policy does not hide, each behind the guard, with compacted
+    schemas (tools/schemas.py)."""
+    from binance_mcp.guard import guarded
+
     tools = []
     for t in all_tools():
+        if policy.hidden(t.name):
+            continue
         built = Tool.from_function(
-            t.fn,
+            guarded(t),
             name=t.name,
             description=t.description,
             annotations=ANNOTATIONS[t.risk],

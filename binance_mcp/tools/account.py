@@ -193,29 +193,42 @@ class Reachability(BaseModel):
     error: str | None = None
 
 
+class HostStatus(BaseModel):
+    usedWeight: int = Field(description="X-MBX-USED-WEIGHT-1M this minute")
+    weightLimit: int = Field(description="Request weight allowed per minute")
+    bannedUntil: str | None = Field(
+        description="End (UTC) of an IP ban (HTTP 418); nothing is sent to the host before"
+    )
+
+
 class AccountStatus(Result):
     spot: Reachability
     futures: Reachability
     serverTime: int | None
     clockOffsetMs: int | None = Field(description="serverTime - local time")
     keysSet: bool
-    usedWeight: dict[str, int] = Field(description="X-MBX-USED-WEIGHT-1M last seen, by host")
+    hosts: dict[str, HostStatus] = Field(description="Request weight and IP bans, by host")
     policy: str = Field(description="Policy file in force, or the built-in default")
+    policyMode: str
+    policyError: str | None = Field(description="Why the last edit of the file was refused")
+    halted: str | None = Field(description="Why trading is halted (kill switch), if it is")
 
 
 @tool("read", "Server status")
 async def binance_account_status(ctx: Ctx) -> AccountStatus:
-    """Diagnostics: reachability, latency, clock offset, keys set, request weight, policy."""
+    """Diagnostics: reachability, latency, clock offset, keys set, weight and bans, policy."""
     runtime = ctx.request_context.lifespan_context
     ex = await exchange(ctx)
-    (spot, spot_time), (futures, _) = await asyncio.gather(
+    (spot, spot_time), (futures, futures_time) = await asyncio.gather(
         _probe(ex, "get_server_time", ex.endpoints.spot_url),
         _probe(ex, "futures_time", ex.endpoints.futures_url),
     )
+    # The spot host's clock, or the futures host's when spot does not answer (down, or banned).
+    spot_time = spot_time or futures_time
     offset = None
     if spot_time is not None:
         offset = spot_time[0] - spot_time[1]
-    policy = runtime.settings.policy_path
+    guard = runtime.guard
     return AccountStatus(
         venue=ex.venue,
         spot=spot,
@@ -223,8 +236,11 @@ async def binance_account_status(ctx: Ctx) -> AccountStatus:
         serverTime=spot_time[0] if spot_time else None,
         clockOffsetMs=offset,
         keysSet=ex.endpoints.has_keys,
-        usedWeight=ex.used_weight,
-        policy=str(policy) if policy is not None else "built-in default",
+        hosts={url: HostStatus(**row) for url, row in ex.gates.snapshot().items()},
+        policy=guard.policy.describe(),
+        policyMode=guard.policy.current().mode,
+        policyError=guard.policy.error,
+        halted=guard.halted(),
     )
 
 

@@ -4,12 +4,13 @@ leverage, margin type, and closing positions.
 
 Every order leaves with a client id chosen before sending (`newClientOrderId` for regular
 orders, `clientAlgoId` for conditional ones). When the answer to a placement is lost (timeout,
-reset, 5xx) the order is looked up by that id and what really happened is reported: the order
-is never sent twice.
+reset, 5xx) the order is looked up by that id and what really happened is reported; it is sent
+again (with the same id) only when it certainly was not placed (tools/orders.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
@@ -21,7 +22,7 @@ from pydantic import (
     model_serializer,
 )
 
-from binance_mcp.errors import ExchangeError, ExchangeUnreachable, InvalidArgument, ToolFailure
+from binance_mcp.errors import ExchangeError, InvalidArgument, ToolFailure
 from binance_mcp.exchange import Exchange
 from binance_mcp.runtime import Runtime
 from binance_mcp.symbol_rules import dec_str
@@ -37,7 +38,7 @@ from binance_mcp.tools.args import (
     TimeInForce,
 )
 from binance_mcp.tools.declare import exchange, tool
-from binance_mcp.tools.orders import client_id, precheck, shape_problems
+from binance_mcp.tools.orders import client_id, place_order, precheck, shape_problems
 from binance_mcp.tools.results import Result
 
 Ctx = Context[Runtime, Any]
@@ -155,45 +156,22 @@ def _d(value: Decimal | None) -> str | None:
 # --- placing, with a lost answer looked up instead of sent again ---------------------------------
 
 
-async def place_once(
+async def place_futures(
     ex: Exchange, symbol: str, cid: str, conditional: bool, params: dict[str, Any]
-) -> tuple[FuturesOrder, bool]:
-    """Place an order; returns it and whether its answer was lost and it was found by id.
+) -> tuple[FuturesOrder, str | None]:
+    """Place a regular or conditional order once (tools/orders.py `place_order`); returns it and
+    a note when its answer was lost and what happened was found out by its client id."""
 
-    A 4xx answer is final. After a timeout, a reset or a 5xx the order may or may not exist,
-    so it is looked up by its client id: found, it is reported; not found, the failure is."""
-    try:
-        answer = await ex.place("futures_create_order", **params)
-    except (ExchangeError, ExchangeUnreachable) as exc:
-        if isinstance(exc, ExchangeError) and exc.status < 500:
-            raise
-        lookup = {"clientAlgoId": cid} if conditional else {"origClientOrderId": cid}
-        try:
-            found = await ex.read(
-                "futures_get_order", **({} if conditional else {"symbol": symbol}), **lookup
-            )
-        except ExchangeError as missing:
-            if missing.code == -2013:
-                raise ToolFailure(
-                    f"{_sentence(exc)} Looked up by client id {cid}: the order does not exist, "
-                    "so it was not placed."
-                ) from None
-            raise _unknown_outcome(exc, cid) from None
-        except ExchangeUnreachable:
-            raise _unknown_outcome(exc, cid) from None
-        return (conditional_order(found) if conditional else regular_order(found)), True
-    return (conditional_order(answer) if conditional else regular_order(answer)), False
+    async def lookup() -> dict[str, Any]:
+        if conditional:
+            found: dict[str, Any] = await ex.read("futures_get_order", clientAlgoId=cid)
+        else:
+            found = await ex.read("futures_get_order", symbol=symbol, origClientOrderId=cid)
+        return found
 
-
-def _sentence(exc: ToolFailure) -> str:
-    return str(exc).rstrip(".") + "."
-
-
-def _unknown_outcome(exc: ToolFailure, cid: str) -> ToolFailure:
-    return ToolFailure(
-        f"{_sentence(exc)} The order may have been placed: look for client id {cid} with "
-        "binance_futures_open_orders or binance_futures_order_history before placing it again."
-    )
+    placed = await place_order(ex, "futures_create_order", params, cid=cid, lookup=lookup)
+    order = conditional_order(placed.answer) if conditional else regular_order(placed.answer)
+    return order, placed.note
 
 
 # --- place -------------------------------------------------------------------------------------
@@ -276,11 +254,10 @@ async def binance_futures_place_order(
         if conditional:
             checked = "passed local checks; Binance has no test endpoint for conditional orders"
         else:
-            await ex.place("futures_create_test_order", **params)
+            await ex.write("futures_create_test_order", **params)
             checked = "valid: accepted by Binance's test endpoint"
         return PlacedFuturesOrder(venue=ex.venue, order=None, note=checked + "; nothing placed")
-    order, recovered = await place_once(ex, symbol, cid, conditional, params)
-    note = "the answer was lost; found by client id, so it was placed once" if recovered else None
+    order, note = await place_futures(ex, symbol, cid, conditional, params)
     return PlacedFuturesOrder(venue=ex.venue, order=order, note=note)
 
 
@@ -357,6 +334,13 @@ async def binance_futures_cancel_order(
             origClientOrderId=origClientOrderId,
         )
     except ExchangeError as exc:
+        if exc.code == -2011 and exc.attempts > 1:
+            # Sent again after a lost answer: the first try may have cancelled it.
+            ids = {"orderId": orderId, "origClientOrderId": origClientOrderId}
+            with contextlib.suppress(ExchangeError):
+                row = await ex.read("futures_get_order", symbol=symbol, **ids)
+                if row.get("status") == "CANCELED":
+                    return CancelledFuturesOrder(venue=ex.venue, order=regular_order(row))
         # Our results show a conditional order's clientAlgoId as its clientOrderId, so an
         # agent may well cancel it by that id.
         if exc.code != -2011 or origClientOrderId is None:
@@ -379,7 +363,16 @@ async def _cancel_conditional(
     row = next((r for r in rows if str(r[key]) == str(value)), None)
     if row is None:
         return None
-    await ex.write("futures_cancel_order", algoId=int(row["algoId"]))
+    try:
+        await ex.write("futures_cancel_order", algoId=int(row["algoId"]))
+    except ExchangeError as exc:
+        if exc.code != -2011 or exc.attempts < 2:
+            raise
+        # Sent again after a lost answer: the first try may have cancelled it.
+        now = await ex.read("futures_get_order", algoId=int(row["algoId"]))
+        if now.get("algoStatus") != "CANCELED":
+            raise
+        return conditional_order(now)
     return conditional_order({**row, "algoStatus": "CANCELED"})
 
 
@@ -619,7 +612,7 @@ async def binance_futures_close_position(
                         {"positionSide": pside} if pside in _HEDGE_SIDES else {"reduceOnly": "true"}
                     ),
                 }
-                order, _ = await place_once(ex, symbol, cid, False, params)
+                order, _ = await place_futures(ex, symbol, cid, False, params)
                 closed.append(order)
                 left -= chunk
             done.append(f"{pside} {dec_str(abs(amount))}")

@@ -25,7 +25,7 @@ from binance_mcp.tools.args import (
     TimeInForce,
 )
 from binance_mcp.tools.declare import exchange, tool
-from binance_mcp.tools.orders import client_id, precheck, shape_problems
+from binance_mcp.tools.orders import client_id, place_order, precheck, shape_problems
 from binance_mcp.tools.results import Result
 
 Ctx = Context[Runtime, Any]
@@ -89,6 +89,7 @@ def spot_order(row: dict[str, Any]) -> SpotOrder:
 class PlacedSpotOrder(Result):
     test: bool = Field(description="true: validated by the exchange, nothing placed")
     order: SpotOrder | None
+    note: str | None = Field(default=None, description="How a lost answer was resolved")
 
 
 @tool("financial", "Place spot order")
@@ -128,6 +129,7 @@ async def binance_spot_place_order(
     )
     if timeInForce is None and type in _TAKES_TIME_IN_FORCE:
         timeInForce = "GTC"
+    cid = client_id(newClientOrderId)
     params: dict[str, Any] = {
         "symbol": symbol,
         "side": side,
@@ -137,14 +139,23 @@ async def binance_spot_place_order(
         "price": _d(price),
         "stopPrice": _d(stopPrice),
         "timeInForce": timeInForce,
-        "newClientOrderId": client_id(newClientOrderId),
+        "newClientOrderId": cid,
         "newOrderRespType": "FULL",
     }
     if test:
-        await ex.place("create_test_order", **params)
+        # Nothing is placed, so it may be sent again like any idempotent call.
+        await ex.write("create_test_order", **params)
         return PlacedSpotOrder(venue=ex.venue, test=True, order=None)
-    answer = await ex.place("create_order", **params)
-    return PlacedSpotOrder(venue=ex.venue, test=False, order=spot_order(answer))
+    placed = await place_order(
+        ex,
+        "create_order",
+        params,
+        cid=cid,
+        lookup=lambda: ex.read("get_order", symbol=symbol, origClientOrderId=cid),
+    )
+    return PlacedSpotOrder(
+        venue=ex.venue, test=False, order=spot_order(placed.answer), note=placed.note
+    )
 
 
 def _d(value: Decimal | None) -> str | None:
@@ -208,9 +219,18 @@ async def binance_spot_cancel_order(
     if (orderId is None) == (origClientOrderId is None):
         raise InvalidArgument("give exactly one of orderId or origClientOrderId")
     ex = await exchange(ctx)
-    answer = await ex.write(
-        "cancel_order", symbol=symbol, orderId=orderId, origClientOrderId=origClientOrderId
-    )
+    ids = {"orderId": orderId, "origClientOrderId": origClientOrderId}
+    try:
+        answer = await ex.write("cancel_order", symbol=symbol, **ids)
+    except ExchangeError as exc:
+        # Sent again after a lost answer, a cancel finds the order already gone: the first
+        # try may have cancelled it. What the order's state says is the answer.
+        if exc.code != -2011 or exc.attempts < 2:
+            raise
+        row = await ex.read("get_order", symbol=symbol, **ids)
+        if row.get("status") != "CANCELED":
+            raise
+        return CancelledSpotOrder(venue=ex.venue, order=spot_order(row))
     return CancelledSpotOrder(venue=ex.venue, order=spot_order(_as_order(answer)))
 
 

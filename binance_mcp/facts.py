@@ -1,0 +1,115 @@
+"""The facts a policy decides on (SPEC §4.3): the validated arguments, plus derived values —
+`notional`, `market`, `venue`, `reduces_position`, `leverage`. Derived values that need the
+exchange (a MARKET order's price, the current leverage) are computed only when the policy asks
+for them; one that cannot be computed becomes `Unknown`, which denies the call.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from binance_mcp.errors import ToolFailure
+from binance_mcp.exchange import Exchange
+from binance_mcp.policy_engine import Unknown
+
+_SPOT_LIMIT_PRICED = frozenset({"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
+_SPOT_STOP_PRICED = frozenset({"STOP_LOSS", "TAKE_PROFIT"})
+
+
+def market_of(tool: str, args: dict[str, Any]) -> str | None:
+    if isinstance(args.get("market"), str):
+        return str(args["market"])
+    if tool.startswith("binance_spot_") or tool == "binance_account_info":
+        return "spot"
+    if tool.startswith("binance_futures_") or tool == "binance_portfolio_account":
+        return "futures"
+    return None
+
+
+def base_facts(tool: str, args: dict[str, Any], venue: str) -> dict[str, Any]:
+    facts = {k: v for k, v in args.items() if k != "ctx" and v is not None}
+    facts["venue"] = venue
+    market = market_of(tool, args)
+    if market is not None:
+        facts["market"] = market
+    facts["reduces_position"] = reduces_position(tool, args)
+    if tool == "binance_futures_change_leverage":
+        facts["leverage"] = args.get("leverage")
+    return facts
+
+
+def reduces_position(tool: str, args: dict[str, Any]) -> bool:
+    """True when the call can only shrink futures exposure."""
+    if tool == "binance_futures_close_position":
+        return True
+    if tool != "binance_futures_place_order":
+        return False
+    if args.get("reduceOnly") or args.get("closePosition"):
+        return True
+    side, position_side = args.get("side"), args.get("positionSide")
+    # In hedge mode, selling the LONG side or buying the SHORT side can only close.
+    return (position_side, side) in (("LONG", "SELL"), ("SHORT", "BUY"))
+
+
+async def derive(
+    tool: str, args: dict[str, Any], facts: dict[str, Any], needed: frozenset[str], ex: Exchange
+) -> None:
+    """Add the exchange-dependent facts in `needed` to `facts`."""
+    if "notional" in needed and "notional" not in facts:
+        facts["notional"] = await _guarded(lambda: _notional(tool, args, ex), "notional")
+    if "leverage" in needed and "leverage" not in facts:
+        facts["leverage"] = await _guarded(lambda: _leverage(tool, args, ex), "leverage")
+
+
+async def _guarded(compute: Any, name: str) -> Any:
+    try:
+        return await compute()
+    except Unknown as exc:
+        return exc
+    except ToolFailure as exc:
+        return Unknown(name, f"the exchange could not say ({exc})")
+
+
+async def _notional(tool: str, args: dict[str, Any], ex: Exchange) -> Decimal | None:
+    if tool == "binance_spot_place_order":
+        if args.get("quoteOrderQty") is not None:
+            return Decimal(args["quoteOrderQty"])
+        quantity = args.get("quantity")
+        if quantity is None:
+            raise Unknown("notional", "the order has no quantity")
+        kind = args.get("type")
+        if kind in _SPOT_LIMIT_PRICED and args.get("price") is not None:
+            return Decimal(quantity) * Decimal(args["price"])
+        if kind in _SPOT_STOP_PRICED and args.get("stopPrice") is not None:
+            return Decimal(quantity) * Decimal(args["stopPrice"])
+        ticker = await ex.read("get_symbol_ticker", symbol=args["symbol"])
+        return Decimal(quantity) * Decimal(ticker["price"])
+    if tool == "binance_futures_place_order":
+        quantity = args.get("quantity")
+        if quantity is None:
+            if not args.get("closePosition"):
+                raise Unknown("notional", "the order has no quantity")
+            quantity = await _position_size(ex, args["symbol"])
+        price = args.get("price") or args.get("stopPrice")
+        if price is None:
+            price = (await ex.read("futures_mark_price", symbol=args["symbol"]))["markPrice"]
+        return Decimal(quantity) * Decimal(price)
+    return None
+
+
+async def _position_size(ex: Exchange, symbol: str) -> Decimal:
+    rows = await ex.read("futures_position_information", symbol=symbol)
+    return sum((abs(Decimal(r["positionAmt"])) for r in rows), Decimal(0))
+
+
+async def _leverage(tool: str, args: dict[str, Any], ex: Exchange) -> int | None:
+    if tool == "binance_futures_change_leverage":
+        return int(args["leverage"])
+    if tool == "binance_futures_place_order":
+        rows = await ex.read("futures_symbol_config", symbol=args["symbol"])
+        for row in rows:
+            if row.get("symbol") == args["symbol"]:
+                return int(row["leverage"])
+        raise Unknown("leverage", f"no leverage setting for {args['symbol']}")
+    return None

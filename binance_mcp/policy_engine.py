@@ -1,0 +1,285 @@
+"""The decision (SPEC §4.2): given a policy, a tool call's facts and whether trading is halted,
+what happens — first match wins: halted → hidden → deny → rate limit → approve → dry_run →
+allow. Pure and I/O-free, so it costs microseconds; the guard gathers facts and counters first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any, Final, Literal
+
+from binance_mcp.policy import Action, Condition, Policy, RateLimit, Rule
+from binance_mcp.tools.risk import RiskClass
+
+# Tools that place orders: the ones `max_order_notional` and `daily_notional` concern.
+ORDER_TOOLS: Final = frozenset({"binance_spot_place_order", "binance_futures_place_order"})
+# Futures tools that add or change exposure; `futures: deny | reduce_only` concerns them.
+FUTURES_TRADING: Final = frozenset(
+    {
+        "binance_futures_place_order",
+        "binance_futures_change_leverage",
+        "binance_futures_set_margin_type",
+        "binance_futures_close_position",
+    }
+)
+
+Outcome = Literal["allow", "deny", "approve", "dry_run"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Outcome
+    rule: str  # where in the policy the decision came from
+    reason: str
+    facts: tuple[str, ...] = field(default=())
+
+    def denial(self) -> str:
+        return f"Denied by policy: {self.reason} ({self.rule})"
+
+
+class Unknown(Exception):
+    """A fact a rule needs could not be computed; the call is denied (fail closed)."""
+
+    def __init__(self, fact: str, why: str) -> None:
+        self.fact = fact
+        self.why = why
+        super().__init__(f"{fact} unknown: {why}")
+
+
+RateCheck = Callable[[str, RateLimit], str | None]
+
+
+def decide(
+    policy: Policy,
+    tool: str,
+    risk: RiskClass,
+    facts: Mapping[str, Any],
+    *,
+    halted: str | None = None,
+    rate_check: RateCheck | None = None,
+) -> Decision:
+    """`facts` maps fact names to values; a value that is an `Unknown` could not be computed.
+    `halted` is the kill switch's reason when it is on. `rate_check(key, limit)` says why a
+    rate limit is exceeded (None when within it)."""
+    if halted is not None and risk in ("write", "financial"):
+        return Decision("deny", "kill switch", f"trading is halted: {halted}")
+    if policy.hidden(tool):
+        return Decision("deny", "hide", f"{tool} is hidden by the policy")
+    action, where = _action(policy, tool, risk)
+    if action == "deny":
+        return Decision("deny", where, f"{tool} is not allowed ({risk} class)")
+    rules = policy.tools.get(tool)
+    used: list[str] = []
+    if rules is not None:
+        for i, rule in enumerate(rules.deny_if):
+            hit = _matches(rule, facts, used, f"tools.{tool}.deny_if[{i}]")
+            if isinstance(hit, Decision):
+                return hit
+            if hit:
+                reason = rule.reason or "a deny_if rule matched"
+                return Decision("deny", f"tools.{tool}.deny_if[{i}]", reason, tuple(used))
+    limited = _limits(policy, tool, risk, facts, used)
+    if limited is not None:
+        return limited
+    if rate_check is not None:
+        for key, limit, place in _rate_limits(policy, tool, risk):
+            exceeded = rate_check(key, limit)
+            if exceeded is not None:
+                return Decision("deny", place, exceeded, tuple(used))
+    if action == "approve":
+        return Decision("approve", where, f"{where} requires approval", tuple(used))
+    if rules is not None:
+        for i, rule in enumerate(rules.approve_if):
+            place = f"tools.{tool}.approve_if[{i}]"
+            hit = _matches(rule, facts, used, place)
+            if isinstance(hit, Decision):
+                return hit
+            if hit:
+                return Decision("approve", place, rule.reason or "approve_if matched", tuple(used))
+    if action == "dry_run":
+        return Decision("dry_run", where, "dry run: nothing is sent", tuple(used))
+    return Decision("allow", where, "allowed", tuple(used))
+
+
+def _action(policy: Policy, tool: str, risk: RiskClass) -> tuple[Action, str]:
+    rules = policy.tools.get(tool)
+    if rules is not None and rules.action is not None:
+        return rules.action, f"tools.{tool}.action"
+    by_class = policy.classes.get(risk)
+    if by_class is not None:
+        return by_class.action, f"classes.{risk}"
+    return policy.default, "default"
+
+
+def _rate_limits(policy: Policy, tool: str, risk: RiskClass) -> list[tuple[str, RateLimit, str]]:
+    found = []
+    rules = policy.tools.get(tool)
+    if rules is not None and rules.rate_limit is not None:
+        found.append((f"tool:{tool}", rules.rate_limit, f"tools.{tool}.rate_limit"))
+    by_class = policy.classes.get(risk)
+    if by_class is not None and by_class.rate_limit is not None:
+        found.append((f"class:{risk}", by_class.rate_limit, f"classes.{risk}.rate_limit"))
+    return found
+
+
+def needed_facts(policy: Policy, tool: str, risk: RiskClass) -> frozenset[str]:
+    """The derived facts this policy needs for this tool (the guard computes only those)."""
+    names: set[str] = set()
+    rules = policy.tools.get(tool)
+    if rules is not None:
+        for rule in (*rules.deny_if, *rules.approve_if):
+            names.update(rule.when)
+    limits = policy.limits
+    if tool in ORDER_TOOLS and (limits.max_order_notional or limits.daily_notional):
+        names.add("notional")
+    if limits.max_leverage is not None and tool in (
+        "binance_futures_place_order",
+        "binance_futures_change_leverage",
+    ):
+        names.add("leverage")
+    if limits.futures == "reduce_only" and tool in FUTURES_TRADING:
+        names.add("reduces_position")
+    return frozenset(names)
+
+
+def _limits(
+    policy: Policy, tool: str, risk: RiskClass, facts: Mapping[str, Any], used: list[str]
+) -> Decision | None:
+    limits = policy.limits
+    if risk == "read":
+        return None
+    symbol = facts.get("symbol")
+    if limits.symbols is not None and isinstance(symbol, str):
+        used.append("symbol")
+        allowed = limits.symbols.allow
+        if allowed is not None and symbol not in allowed:
+            return Decision(
+                "deny", "limits.symbols.allow", f"{symbol} is not among {allowed}", tuple(used)
+            )
+        denied = limits.symbols.deny
+        if denied is not None and symbol in denied:
+            return Decision("deny", "limits.symbols.deny", f"{symbol} is denied", tuple(used))
+    if tool in FUTURES_TRADING and risk in ("write", "financial"):
+        if limits.futures == "deny":
+            return Decision("deny", "limits.futures", "futures trading is denied", tuple(used))
+        if limits.futures == "reduce_only" and tool != "binance_futures_close_position":
+            reduces = _known(facts, "reduces_position", used, "limits.futures")
+            if isinstance(reduces, Decision):
+                return reduces
+            if reduces is not True:
+                return Decision(
+                    "deny",
+                    "limits.futures",
+                    "futures are reduce-only: only orders that can only shrink a position",
+                    tuple(used),
+                )
+    if tool in ORDER_TOOLS and limits.max_order_notional is not None:
+        notional = _known(facts, "notional", used, "limits.max_order_notional")
+        if isinstance(notional, Decision):
+            return notional
+        if _decimal(notional) > limits.max_order_notional:
+            return Decision(
+                "deny",
+                "limits.max_order_notional",
+                f"order notional {notional} is above {limits.max_order_notional}",
+                tuple(used),
+            )
+    # An order that can only shrink a position lowers risk whatever the leverage: let it close.
+    if (
+        limits.max_leverage is not None
+        and "leverage" in facts
+        and not facts.get("reduces_position")
+    ):
+        leverage = _known(facts, "leverage", used, "limits.max_leverage")
+        if isinstance(leverage, Decision):
+            return leverage
+        if leverage is not None and _decimal(leverage) > limits.max_leverage:
+            return Decision(
+                "deny",
+                "limits.max_leverage",
+                f"leverage {leverage} is above {limits.max_leverage}",
+                tuple(used),
+            )
+    return None
+
+
+def _known(facts: Mapping[str, Any], name: str, used: list[str], place: str) -> Any:
+    used.append(name)
+    value = facts.get(name)
+    if isinstance(value, Unknown):
+        return Decision("deny", place, f"cannot evaluate {name}: {value.why}", tuple(used))
+    return value
+
+
+def _matches(rule: Rule, facts: Mapping[str, Any], used: list[str], place: str) -> bool | Decision:
+    for name, condition in rule.when.items():
+        used.append(name)
+        value = facts.get(name)
+        if isinstance(value, Unknown):
+            return Decision("deny", place, f"cannot evaluate {name}: {value.why}", tuple(used))
+        try:
+            if not _holds(condition, value):
+                return False
+        except _Incomparable as exc:
+            return Decision("deny", place, f"cannot evaluate {name}: {exc}", tuple(used))
+    return True
+
+
+class _Incomparable(Exception):
+    pass
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise _Incomparable(f"{value!r} is not a number")
+    try:
+        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError):
+        raise _Incomparable(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise _Incomparable(f"{value!r} is not a finite number")
+    return number
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b or (isinstance(a, str) and a.lower() == str(b).lower())
+    try:
+        return _decimal(a) == _decimal(b)
+    except _Incomparable:
+        return str(a).strip().casefold() == str(b).strip().casefold()
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _holds(c: Condition, value: Any) -> bool:
+    if c.exists is not None and (value is not None) != c.exists:
+        return False
+    if value is None:
+        # Only `exists` can say anything about an absent fact.
+        return c.model_fields_set <= {"exists"}
+    if "eq" in c.model_fields_set and not _same(value, c.eq):
+        return False
+    if "ne" in c.model_fields_set and _same(value, c.ne):
+        return False
+    if c.in_ is not None and not any(_same(value, v) for v in c.in_):
+        return False
+    if c.not_in is not None and any(_same(value, v) for v in c.not_in):
+        return False
+    if c.gt is not None and not _decimal(value) > c.gt:
+        return False
+    if c.gte is not None and not _decimal(value) >= c.gte:
+        return False
+    if c.lt is not None and not _decimal(value) < c.lt:
+        return False
+    if c.lte is not None and not _decimal(value) <= c.lte:
+        return False
+    # search, not fullmatch: `DOWN` finds BTCDOWNUSDT; anchor with ^ and $ for whole values.
+    return not (c.regex is not None and _regex(c.regex).search(str(value)) is None)
