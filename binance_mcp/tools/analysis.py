@@ -207,7 +207,7 @@ async def binance_analyze_portfolio_risk(
     ctx: Ctx,
     quoteAsset: Annotated[str, BeforeValidator(_asset)] = "USDT",
 ) -> PortfolioRisk:
-    """Spot value in quoteAsset, futures margin use, liquidation distances, concentration, flags."""
+    """Spot value in quoteAsset, futures margin use, liquidation distance, concentration."""
     ex = await exchange(ctx)
     account, tickers, futures, positions = await asyncio.gather(
         _attempt(ex.read("get_account", omitZeroBalances="true")),
@@ -376,7 +376,7 @@ class BasisResult(Result):
 
 @tool("read", "Spot vs futures price")
 async def binance_compare_spot_futures_price(ctx: Ctx, symbol: Symbol) -> BasisResult:
-    """Spot vs futures last and mark price; basis = futures - spot, markBasis = mark - spot."""
+    """Spot vs futures price: basis = futures - spot, markBasis = mark - spot, funding."""
     ex = await exchange(ctx)
     await ex.rules("futures", symbol)
     spot, last, mark = await asyncio.gather(

@@ -61,7 +61,7 @@ class SpotPrices(Result):
 async def binance_spot_price(
     ctx: Ctx, symbol: Symbol | None = None, symbols: Symbols | None = None
 ) -> SpotPrices:
-    """Last spot price of one symbol, several, or all (first 50; `omitted` counts the rest)."""
+    """Last spot price of one symbol, several, or all (first 50; omitted counts the rest)."""
     ex = await exchange(ctx)
     answer = await ex.read("get_symbol_ticker", **_pick(symbol, symbols))
     rows = answer if isinstance(answer, list) else [answer]
@@ -324,7 +324,7 @@ async def binance_exchange_info(
     symbol: Symbol | None = None,
     symbols: Symbols | None = None,
 ) -> ExchangeInfo:
-    """Symbol rules and filters (tick, step, min/max qty, min notional, percent price), spot or futures."""
+    """Symbol rules with filters (tick, step, min/max qty, min notional, percent price)."""
     ex = await exchange(ctx)
     names = [symbol] if symbol else symbols
     if symbol is not None and symbols is not None:
