@@ -84,7 +84,17 @@ def _reliable_client() -> type[AsyncClient]:
             self, method: str, uri: str, signed: bool, force_params: bool = False, **kwargs: Any
         ) -> Any:
             if signed and not self.clock_synced:
-                await self.sync_clock()
+                try:
+                    await self.sync_clock()
+                except ToolFailure:
+                    raise
+                except Exception as exc:
+                    # Described by type only: network errors' texts can hold a URL.
+                    raise ExchangeUnreachable(
+                        f"could not read the {self.gates.venue} venue's clock before signing "
+                        f"({type(exc).__name__}); nothing was sent",
+                        sent=False,
+                    ) from None
             await self.gates.before(uri)
             return await super()._request(method, uri, signed, force_params, **kwargs)
 

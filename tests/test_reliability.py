@@ -20,10 +20,12 @@ from mcp import Client
 
 from binance_mcp.config import ConfigError, RetryPolicy, resolve_settings
 from binance_mcp.errors import HostBanned, RateLimited
+from binance_mcp.exchange_client import make_async_client
 from binance_mcp.limits import CALL_DEADLINE, HostGates
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.runner import PaperConfig, PaperExchange, start_paper_exchange
 from binance_mcp.server import build_server
+from binance_mcp.venues import Endpoints
 from tests.mcp_fixtures import fails, ok, paper_settings
 
 pytestmark = pytest.mark.anyio
@@ -299,6 +301,28 @@ async def test_429_with_retry_after_waits_as_told(
     assert sent[1]["time"] - sent[0]["time"] >= 1900
 
 
+async def test_5xx_and_dropped_answers_to_reads_are_retried(
+    server: Any, paper: PaperExchange
+) -> None:
+    async with Client(server, mode="auto") as c:
+        start = len(paper.state.requests)
+        paper.state.faults.arm(Fault("/api/v3/ticker/price", "status", status=503, count=2))
+        paper.state.faults.arm(Fault("/api/v3/ticker/price", "drop"))
+        await ok(c, "binance_spot_price", {"symbol": BTC})
+        # A 4xx with a Binance code is final: not sent again.
+        paper.state.faults.arm(Fault("/api/v3/ticker/price", "status", status=400, count=5))
+        assert "HTTP 400" in await fails(c, "binance_spot_price", {"symbol": BTC})
+        paper.state.faults.clear()
+    sent = [r for r in since(paper, start) if r["path"] == "/api/v3/ticker/price"]
+    assert [(r.get("status"), r.get("fault")) for r in sent] == [
+        (503, "status"),
+        (503, "status"),
+        (None, "drop"),
+        (200, None),
+        (400, "status"),
+    ]
+
+
 async def test_429_on_an_order_is_waited_out_and_the_order_placed_once(
     server: Any, paper: PaperExchange
 ) -> None:
@@ -505,3 +529,16 @@ async def test_read_that_times_out_is_retried(paper: PaperExchange, tmp_path: Pa
         began = time.monotonic()
         await ok(c, "binance_spot_price", {"symbol": BTC})
         assert time.monotonic() - began < 1.4
+
+
+async def test_client_is_built_for_reliability() -> None:
+    endpoints = Endpoints("paper", "http://127.0.0.1:9/api", "http://127.0.0.1:9/fapi")
+    client = make_async_client(endpoints, RetryPolicy(timeout=3, recv_window_ms=4000))
+    try:
+        assert (client.REQUEST_TIMEOUT.total, client.REQUEST_TIMEOUT.sock_connect) == (3, 3)
+        assert client.REQUEST_RECVWINDOW == 4000
+        # Only the retry policy sends anything twice, never aiohttp behind its back.
+        assert client.session._retry_connection is False
+        assert client.clock_synced is False
+    finally:
+        await client.close_connection()
