@@ -30,6 +30,12 @@ _UNSUPPORTED: Final = "https://unsupported-by-binance-mcp.invalid"
 CONNECT_TIMEOUT: Final = 5.0
 
 
+def midpoint_ms(before: float, after: float) -> int:
+    """The local time (ms) the server most likely stamped its answer with: somewhere in the
+    round trip from `before` to `after` (seconds); the midpoint keeps latency out of offsets."""
+    return round((before + after) * 500)
+
+
 def make_client(endpoints: Endpoints) -> Client:
     """A synchronous client for `endpoints`. Sends no request while being built."""
     from binance import Client
@@ -125,7 +131,7 @@ def _reliable_client() -> type[AsyncClient]:
                 except HostBanned:
                     answer = await self.futures_time()
                 after = time.time()
-                offset = int(answer["serverTime"] - (before + after) * 500)
+                offset = int(answer["serverTime"]) - midpoint_ms(before, after)
                 self.timestamp_offset = self.gates.offset_ms = offset
                 self.clock_synced, self.clock_synced_at = True, after
 

@@ -24,6 +24,10 @@ def dec_str(value: Decimal) -> str:
     return text or "0"
 
 
+def dec_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else dec_str(value)
+
+
 @dataclass(frozen=True)
 class Grid:
     """Values from `low` to `high` in steps of `step` from `low` (a zero bound or step: none)."""

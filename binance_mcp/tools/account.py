@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from binance_mcp.errors import ToolFailure
 from binance_mcp.exchange import Exchange
+from binance_mcp.exchange_client import midpoint_ms
 from binance_mcp.runtime import Runtime
 from binance_mcp.tools.args import Symbol
 from binance_mcp.tools.declare import exchange, tool
@@ -255,7 +256,7 @@ async def _probe(
     except ToolFailure as exc:
         return Reachability(url=origin, reachable=False, latencyMs=None, error=str(exc)), None
     after = time.time()
-    local_ms = round((before + after) * 500)
+    local_ms = midpoint_ms(before, after)
     latency = round((after - before) * 1000)
     return (
         Reachability(url=origin, reachable=True, latencyMs=latency),

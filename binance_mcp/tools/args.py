@@ -14,6 +14,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from binance_mcp.errors import InvalidArgument
+
 _SYMBOL: Final = re.compile(r"[A-Z0-9]{2,30}")
 _CLIENT_ID: Final = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
 
@@ -31,6 +33,12 @@ def normalise_symbol(value: Any) -> Any:
 
 def _upper(value: Any) -> Any:
     return value.strip().upper() if isinstance(value, str) else value
+
+
+def check_window(start: int | None, end: int | None) -> None:
+    """startTime after endTime can only be a mistake; say so instead of asking Binance."""
+    if start is not None and end is not None and start > end:
+        raise InvalidArgument(f"startTime {start} is after endTime {end}")
 
 
 def _client_id(value: Any) -> Any:

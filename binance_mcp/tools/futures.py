@@ -25,7 +25,7 @@ from pydantic import (
 from binance_mcp.errors import ExchangeError, InvalidArgument, ToolFailure
 from binance_mcp.exchange import Exchange
 from binance_mcp.runtime import Runtime
-from binance_mcp.symbol_rules import dec_str
+from binance_mcp.symbol_rules import dec_or_none, dec_str
 from binance_mcp.tools.args import (
     ClientId,
     FromId,
@@ -36,9 +36,10 @@ from binance_mcp.tools.args import (
     Side,
     Symbol,
     TimeInForce,
+    check_window,
 )
 from binance_mcp.tools.declare import exchange, tool
-from binance_mcp.tools.orders import client_id, place_order, precheck, shape_problems
+from binance_mcp.tools.orders import check_shape, client_id, place_order, precheck
 from binance_mcp.tools.results import Result
 
 Ctx = Context[Runtime, Any]
@@ -149,10 +150,6 @@ def _by_time(orders: list[FuturesOrder]) -> list[FuturesOrder]:
     return sorted(orders, key=lambda o: o.time or 0)
 
 
-def _d(value: Decimal | None) -> str | None:
-    return None if value is None else dec_str(value)
-
-
 # --- placing, with a lost answer looked up instead of sent again ---------------------------------
 
 
@@ -237,17 +234,17 @@ async def binance_futures_place_order(
         "symbol": symbol,
         "side": side,
         "type": type,
-        "quantity": _d(quantity),
-        "price": _d(price),
+        "quantity": dec_or_none(quantity),
+        "price": dec_or_none(price),
         "timeInForce": timeInForce or ("GTC" if type in _LIMIT_TYPES else None),
         "positionSide": positionSide,
         "reduceOnly": "true" if reduceOnly else None,
         "closePosition": "true" if closePosition else None,
-        "callbackRate": _d(callbackRate),
+        "callbackRate": dec_or_none(callbackRate),
         "workingType": workingType,
     }
     if conditional:
-        params |= {"triggerPrice": _d(stopPrice), "clientAlgoId": cid}
+        params |= {"triggerPrice": dec_or_none(stopPrice), "clientAlgoId": cid}
     else:
         params |= {"newClientOrderId": cid, "newOrderRespType": "RESULT"}
     if test:
@@ -287,8 +284,9 @@ def _check_shape(
             problems.append("closePosition already only reduces: drop reduceOnly")
     elif quantity is None:
         problems.append(f"{type} needs quantity")
-    problems += shape_problems(
+    check_shape(
         type,
+        problems,
         price=price,
         stop=stop,
         tif=tif,
@@ -296,8 +294,6 @@ def _check_shape(
         stop_types=_NEEDS_STOP,
         tif_types=_LIMIT_TYPES,
     )
-    if problems:
-        raise InvalidArgument("order not sent: " + "; ".join(problems))
     if reduce_only and position_side in _HEDGE_SIDES:
         raise InvalidArgument(_HEDGE_REDUCE)
 
@@ -435,8 +431,7 @@ async def binance_futures_order_history(
     limit: Annotated[int, Field(ge=1, le=1000)] = 50,
 ) -> FuturesOrders:
     """A symbol's futures orders, oldest first."""
-    if startTime is not None and endTime is not None and startTime > endTime:
-        raise InvalidArgument(f"startTime {startTime} is after endTime {endTime}")
+    check_window(startTime, endTime)
     ex = await exchange(ctx)
     window = {"startTime": startTime, "endTime": endTime}
     rows = await ex.read(
@@ -487,8 +482,7 @@ async def binance_futures_trade_history(
     """Your futures fills on a symbol, oldest first."""
     if fromId is not None and (startTime is not None or endTime is not None):
         raise InvalidArgument("give fromId or a time window (startTime/endTime), not both")
-    if startTime is not None and endTime is not None and startTime > endTime:
-        raise InvalidArgument(f"startTime {startTime} is after endTime {endTime}")
+    check_window(startTime, endTime)
     ex = await exchange(ctx)
     rows = await ex.read(
         "futures_account_trades",

@@ -10,6 +10,7 @@ from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
 from binance_mcp.errors import InvalidArgument
+from binance_mcp.exchange_client import midpoint_ms
 from binance_mcp.runtime import Runtime
 from binance_mcp.symbol_rules import SymbolRules, dec_str
 from binance_mcp.tools.args import (
@@ -19,6 +20,7 @@ from binance_mcp.tools.args import (
     SpotInterval,
     Symbol,
     Symbols,
+    check_window,
 )
 from binance_mcp.tools.declare import exchange, tool
 from binance_mcp.tools.results import Kline, Result, kline_rows
@@ -159,7 +161,7 @@ async def binance_spot_klines(
     endTime: Millis | None = None,
 ) -> Klines:
     """Spot candlesticks (open, high, low, close, volume), oldest first."""
-    _check_window(startTime, endTime)
+    check_window(startTime, endTime)
     ex = await exchange(ctx)
     rows = await ex.read(
         "get_klines",
@@ -183,18 +185,13 @@ async def binance_futures_klines(
     priceType: Literal["last", "mark"] = "last",
 ) -> FuturesKlines:
     """USD-M futures candlesticks of the last or mark price, oldest first."""
-    _check_window(startTime, endTime)
+    check_window(startTime, endTime)
     ex = await exchange(ctx)
     method = "futures_klines" if priceType == "last" else "futures_mark_price_klines"
     rows = await ex.read(
         method, symbol=symbol, interval=interval, limit=limit, startTime=startTime, endTime=endTime
     )
     return FuturesKlines(venue=ex.venue, priceType=priceType, klines=kline_rows(rows))
-
-
-def _check_window(start: int | None, end: int | None) -> None:
-    if start is not None and end is not None and start > end:
-        raise InvalidArgument(f"startTime {start} is after endTime {end}")
 
 
 # --- 24 h tickers ------------------------------------------------------------------------------
@@ -357,9 +354,7 @@ async def binance_server_time(ctx: Ctx) -> ServerTime:
     before = time.time()
     answer = await ex.read("get_server_time")
     after = time.time()
-    # The server stamped its time somewhere during the round trip; the midpoint is the best
-    # local estimate of that moment, so the offset is not skewed by the latency.
-    local_ms = round((before + after) * 500)
+    local_ms = midpoint_ms(before, after)
     server_ms = int(answer["serverTime"])
     return ServerTime(
         venue=ex.venue, serverTime=server_ms, localTime=local_ms, offsetMs=server_ms - local_ms

@@ -195,8 +195,9 @@ def _unknown(failure: ToolFailure, cid: str, lookup: ToolFailure | None = None) 
 # --- local checks ------------------------------------------------------------------------------
 
 
-def shape_problems(
+def check_shape(
     type: str,
+    problems: list[str],
     *,
     price: Decimal | None,
     stop: Decimal | None,
@@ -204,10 +205,10 @@ def shape_problems(
     price_types: frozenset[str],
     stop_types: frozenset[str],
     tif_types: frozenset[str],
-) -> list[str]:
+) -> None:
     """What is missing or extra for this order type: Binance answers -1106 for a parameter a
-    type does not take."""
-    problems = []
+    type does not take. Adds to the type-specific `problems` already found and raises
+    `InvalidArgument` listing them all, so nothing is sent."""
     if type in price_types and price is None:
         problems.append(f"{type} needs price")
     if type not in price_types and price is not None:
@@ -218,7 +219,8 @@ def shape_problems(
         problems.append(f"{type} takes no stopPrice (remove it)")
     if tif is not None and type not in tif_types:
         problems.append(f"{type} takes no timeInForce; only {', '.join(sorted(tif_types))} do")
-    return problems
+    if problems:
+        raise InvalidArgument("order not sent: " + "; ".join(problems))
 
 
 def precheck(

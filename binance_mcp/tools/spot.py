@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from binance_mcp.errors import ExchangeError, InvalidArgument
 from binance_mcp.runtime import Runtime
-from binance_mcp.symbol_rules import dec_str
+from binance_mcp.symbol_rules import dec_or_none, dec_str
 from binance_mcp.tools.args import (
     ClientId,
     FromId,
@@ -25,7 +25,7 @@ from binance_mcp.tools.args import (
     TimeInForce,
 )
 from binance_mcp.tools.declare import exchange, tool
-from binance_mcp.tools.orders import client_id, place_order, precheck, shape_problems
+from binance_mcp.tools.orders import check_shape, client_id, place_order, precheck
 from binance_mcp.tools.results import Result
 
 Ctx = Context[Runtime, Any]
@@ -134,10 +134,10 @@ async def binance_spot_place_order(
         "symbol": symbol,
         "side": side,
         "type": type,
-        "quantity": _d(quantity),
-        "quoteOrderQty": _d(quoteOrderQty),
-        "price": _d(price),
-        "stopPrice": _d(stopPrice),
+        "quantity": dec_or_none(quantity),
+        "quoteOrderQty": dec_or_none(quoteOrderQty),
+        "price": dec_or_none(price),
+        "stopPrice": dec_or_none(stopPrice),
         "timeInForce": timeInForce,
         "newClientOrderId": cid,
         "newOrderRespType": "FULL",
@@ -158,10 +158,6 @@ async def binance_spot_place_order(
     )
 
 
-def _d(value: Decimal | None) -> str | None:
-    return None if value is None else dec_str(value)
-
-
 def _check_spot_shape(
     type: str,
     quantity: Decimal | None,
@@ -178,8 +174,9 @@ def _check_spot_shape(
         problems.append(f"quoteOrderQty is for MARKET orders only, not {type}")
     elif quantity is None:
         problems.append(f"{type} needs quantity")
-    problems += shape_problems(
+    check_shape(
         type,
+        problems,
         price=price,
         stop=stop,
         tif=tif,
@@ -187,8 +184,6 @@ def _check_spot_shape(
         stop_types=_NEEDS_STOP,
         tif_types=_TAKES_TIME_IN_FORCE,
     )
-    if problems:
-        raise InvalidArgument("order not sent: " + "; ".join(problems))
 
 
 def _check_quote_amount(
