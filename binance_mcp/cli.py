@@ -197,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     policy = commands.add_parser(
-        "policy", help="check a policy file", description="Work with policy files."
+        "policy",
+        help="check, explain and test a policy file",
+        description="Work with policy files, offline.",
     )
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
     check = policy_commands.add_parser(
@@ -207,6 +209,53 @@ def build_parser() -> argparse.ArgumentParser:
         "with its location and exits 1.",
     )
     check.add_argument("file", type=Path, metavar="FILE")
+    explain = policy_commands.add_parser(
+        "explain",
+        help="what the policy decides for one call, and why",
+        description="Decide one call offline, as the server would: the decision, the rule "
+        "that made it, its reason and the facts it used. Facts the server would get from the "
+        "exchange (a MARKET order's notional, the current leverage, open_orders) are given "
+        "with --fact; without them the call is denied, as in the server.",
+    )
+    explain.add_argument("file", type=Path, metavar="FILE")
+    explain.add_argument("tool", metavar="TOOL", help="tool name, e.g. binance_spot_place_order")
+    explain.add_argument(
+        "--args", default="{}", metavar="JSON", help="the call's arguments as a JSON object"
+    )
+    explain.add_argument(
+        "--fact",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a fact the exchange would give, e.g. notional=120 (repeatable)",
+    )
+    explain.add_argument("--venue", default="live", help="the venue fact (%(default)s)")
+    explain.add_argument(
+        "--halted", default=None, metavar="REASON", help="decide as if the kill switch were on"
+    )
+    cases = policy_commands.add_parser(
+        "test",
+        help="run a policy's test cases: calls with the decision each must get",
+        description="Decide each case of CASES (YAML: a list of {tool, args, expect, and "
+        "optionally name, rule, reason, facts, venue, halted, used_today, repeat}) against "
+        "FILE. Prints ok/FAIL per case; exit 0 when all pass, 1 otherwise.",
+    )
+    cases.add_argument("file", type=Path, metavar="FILE")
+    cases.add_argument("cases", type=Path, metavar="CASES")
+
+    tools = commands.add_parser(
+        "tools",
+        help="the 35 tools, their risk class and what a policy does with each",
+        description="List the tools with their risk class and the policy's action for each "
+        "(hidden, allow, deny, approve, dry_run) and what can change it per call.",
+    )
+    tools.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the policy file (default: the built-in default policy)",
+    )
 
     halt = commands.add_parser(
         "halt",
@@ -221,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
         "resume", help="turn the kill switch off", description="Turn the kill switch off."
     )
     _add_state_dir(resume)
+    from binance_mcp import audit_view
+
+    audit_view.add_parser(commands, _add_state_dir)
     return parser
 
 
@@ -230,8 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging()
         if args.command == "paper":
             return _run_paper(args)
-        if args.command in ("policy", "halt", "resume"):
+        if args.command in ("policy", "halt", "resume", "tools"):
             return _run_guard_command(args)
+        if args.command == "audit":
+            from binance_mcp import audit_view
+
+            return audit_view.run(args)
         return _run_serve(args)
     except ConfigError as exc:
         _fail(str(exc))
@@ -241,7 +297,19 @@ def _run_guard_command(args: argparse.Namespace) -> int:
     from binance_mcp import guard_commands
 
     if args.command == "policy":
-        return guard_commands.policy_check(args.file)
+        if args.policy_command == "check":
+            return guard_commands.policy_check(args.file)
+        from binance_mcp import policy_explain
+
+        if args.policy_command == "explain":
+            return policy_explain.explain(
+                args.file, args.tool, args.args, args.fact, args.venue, args.halted
+            )
+        return policy_explain.test_cases(args.file, args.cases)
+    if args.command == "tools":
+        from binance_mcp import policy_explain
+
+        return policy_explain.tools_table(args.policy)
     state_dir = resolve_state_dir(os.environ, getattr(args, "state_dir", None))
     if args.command == "halt":
         return guard_commands.halt(state_dir, args.reason)

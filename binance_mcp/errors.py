@@ -58,6 +58,8 @@ class ToolFailure(Exception):
     # the last try started, so that callers can reason about what may have reached Binance.
     attempts: int = 1
     sent_at: float | None = None
+    # True when an order or cancel may have taken effect despite the failure.
+    uncertain: bool = False
 
 
 class InvalidArgument(ToolFailure):

@@ -1,17 +1,24 @@
 """The facts a policy decides on (SPEC §4.3): the validated arguments, plus derived values —
-`notional`, `market`, `venue`, `reduces_position`, `leverage`. Derived values that need the
-exchange (a MARKET order's price, the current leverage) are computed only when the policy asks
-for them; one that cannot be computed becomes `Unknown`, which denies the call.
+`notional`, `market`, `venue`, `reduces_position`, `leverage` (and `open_orders` for
+`max_open_orders`). Derived values that need the exchange (a MARKET order's price, the current
+leverage) are computed only when the policy asks for them; one that cannot be computed becomes
+`Unknown`, which denies the call.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 from binance_mcp.errors import ToolFailure
 from binance_mcp.exchange import Exchange
 from binance_mcp.policy_engine import Unknown
+
+# Gives the exchange, connecting at the first call; the CLI's offline commands pass one that
+# raises `Unknown` instead.
+Venue = Callable[[], Awaitable[Exchange]]
 
 _SPOT_LIMIT_PRICED = frozenset({"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
 _SPOT_STOP_PRICED = frozenset({"STOP_LOSS", "TAKE_PROFIT"})
@@ -53,13 +60,20 @@ def reduces_position(tool: str, args: dict[str, Any]) -> bool:
 
 
 async def derive(
-    tool: str, args: dict[str, Any], facts: dict[str, Any], needed: frozenset[str], ex: Exchange
+    tool: str,
+    args: dict[str, Any],
+    facts: dict[str, Any],
+    needed: frozenset[str],
+    venue: Venue,
 ) -> None:
-    """Add the exchange-dependent facts in `needed` to `facts`."""
+    """Add the derived facts in `needed` to `facts`; `venue()` gives the exchange for those
+    that need it, and is not called for the others (a LIMIT order's notional)."""
     if "notional" in needed and "notional" not in facts:
-        facts["notional"] = await _guarded(lambda: _notional(tool, args, ex), "notional")
+        facts["notional"] = await _guarded(lambda: _notional(tool, args, venue), "notional")
     if "leverage" in needed and "leverage" not in facts:
-        facts["leverage"] = await _guarded(lambda: _leverage(tool, args, ex), "leverage")
+        facts["leverage"] = await _guarded(lambda: _leverage(tool, args, venue), "leverage")
+    if "open_orders" in needed and "open_orders" not in facts:
+        facts["open_orders"] = await _guarded(lambda: _open_orders(tool, venue), "open_orders")
 
 
 async def _guarded(compute: Any, name: str) -> Any:
@@ -71,7 +85,7 @@ async def _guarded(compute: Any, name: str) -> Any:
         return Unknown(name, f"the exchange could not say ({exc})")
 
 
-async def _notional(tool: str, args: dict[str, Any], ex: Exchange) -> Decimal | None:
+async def _notional(tool: str, args: dict[str, Any], venue: Venue) -> Decimal | None:
     if tool == "binance_spot_place_order":
         if args.get("quoteOrderQty") is not None:
             return Decimal(args["quoteOrderQty"])
@@ -83,19 +97,32 @@ async def _notional(tool: str, args: dict[str, Any], ex: Exchange) -> Decimal | 
             return Decimal(quantity) * Decimal(args["price"])
         if kind in _SPOT_STOP_PRICED and args.get("stopPrice") is not None:
             return Decimal(quantity) * Decimal(args["stopPrice"])
-        ticker = await ex.read("get_symbol_ticker", symbol=args["symbol"])
+        ticker = await (await venue()).read("get_symbol_ticker", symbol=args["symbol"])
         return Decimal(quantity) * Decimal(ticker["price"])
     if tool == "binance_futures_place_order":
         quantity = args.get("quantity")
         if quantity is None:
             if not args.get("closePosition"):
                 raise Unknown("notional", "the order has no quantity")
-            quantity = await _position_size(ex, args["symbol"])
+            quantity = await _position_size(await venue(), args["symbol"])
         price = args.get("price") or args.get("stopPrice")
         if price is None:
+            ex = await venue()
             price = (await ex.read("futures_mark_price", symbol=args["symbol"]))["markPrice"]
         return Decimal(quantity) * Decimal(price)
     return None
+
+
+async def _open_orders(tool: str, venue: Venue) -> tuple[int, float]:
+    """Open orders in the order's market, and when they were listed (`max_open_orders` also
+    counts orders placed since then by any server on the state dir)."""
+    ex = await venue()
+    listed_at = time.time()
+    if tool == "binance_spot_place_order":
+        return len(await ex.read("get_open_orders")), listed_at
+    regular = await ex.read("futures_get_open_orders")
+    conditional = await ex.read("futures_get_open_orders", conditional=True)
+    return len(regular) + len(conditional), listed_at
 
 
 async def _position_size(ex: Exchange, symbol: str) -> Decimal:
@@ -103,11 +130,11 @@ async def _position_size(ex: Exchange, symbol: str) -> Decimal:
     return sum((abs(Decimal(r["positionAmt"])) for r in rows), Decimal(0))
 
 
-async def _leverage(tool: str, args: dict[str, Any], ex: Exchange) -> int | None:
+async def _leverage(tool: str, args: dict[str, Any], venue: Venue) -> int | None:
     if tool == "binance_futures_change_leverage":
         return int(args["leverage"])
     if tool == "binance_futures_place_order":
-        rows = await ex.read("futures_symbol_config", symbol=args["symbol"])
+        rows = await (await venue()).read("futures_symbol_config", symbol=args["symbol"])
         for row in rows:
             if row.get("symbol") == args["symbol"]:
                 return int(row["leverage"])

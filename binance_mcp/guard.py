@@ -10,19 +10,30 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from binance_mcp.audit import AuditLog, digest, trading_args
+from binance_mcp.audit import AuditLog, digest, trading_args, utc_now
 from binance_mcp.config import Settings
-from binance_mcp.facts import base_facts, derive
+from binance_mcp.exchange import Exchange
+from binance_mcp.facts import Venue, base_facts, derive
 from binance_mcp.halt import halted
 from binance_mcp.policy import DEFAULT_POLICY, Policy, PolicyError, RateLimit, load_policy
-from binance_mcp.policy_engine import ORDER_TOOLS, Decision, decide, needed_facts
+from binance_mcp.policy_engine import ORDER_TOOLS, Decision, Unknown, decide, needed_facts
+from binance_mcp.runtime import Runtime
+from binance_mcp.state_store import (
+    BudgetHit,
+    MemoryCounters,
+    OrderSlot,
+    RateHit,
+    StateStore,
+    StateUnavailable,
+)
 from binance_mcp.tools.declare import ToolDef, ToolFn
+from binance_mcp.tools.risk import RiskClass
 
 log = logging.getLogger(__name__)
 
@@ -69,24 +80,41 @@ class PolicyHolder:
         return str(self.path) if self.path is not None else "built-in default"
 
 
-class RateLimiter:
-    """Sliding-window call counts per tool or class, in this process."""
+class CallCounters:
+    """One call's view of the shared counters: remembers the budget it reserved so the guard
+    can settle it. Rate limits on reads fall back to this process's memory while the store is
+    unavailable (reads stay possible); everything else fails closed."""
 
-    def __init__(self) -> None:
-        self._calls: dict[str, deque[float]] = {}
+    def __init__(self, store: StateStore, fallback: MemoryCounters, risk: RiskClass) -> None:
+        self.store = store
+        self.fallback = fallback
+        self.risk = risk
+        self.reservation: str | None = None
 
-    def check(self, key: str, limit: RateLimit) -> str | None:
-        now = time.monotonic()
-        calls = self._calls.setdefault(key, deque())
-        while calls and calls[0] <= now - limit.seconds:
-            calls.popleft()
-        if len(calls) >= limit.count:
-            wait = calls[0] + limit.seconds - now
-            return (
-                f"rate limit {limit.text} for {key.split(':', 1)[1]} reached; retry in {wait:.0f} s"
-            )
-        calls.append(now)
-        return None
+    def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None:
+        try:
+            return self.store.take_calls(limits)
+        except StateUnavailable as exc:
+            if self.risk != "read":
+                raise
+            log.warning("%s; counting read calls in this process only", exc)
+            return self.fallback.take_calls(limits)
+
+    def reserve(self, slot: OrderSlot) -> str | BudgetHit:
+        reserved = self.store.reserve(slot)
+        if isinstance(reserved, str):
+            self.reservation = reserved
+        return reserved
+
+    def settle(self, placed: bool) -> None:
+        if self.reservation is None:
+            return
+        try:
+            self.store.settle(self.reservation, placed)
+        except StateUnavailable as exc:
+            # Unsettled, the reservation keeps counting: the safe side of a budget.
+            log.error("could not settle a budget reservation: %s", exc)
+        self.reservation = None
 
 
 class Guard:
@@ -94,7 +122,18 @@ class Guard:
         self.settings = settings
         self.policy = policy
         self.audit = AuditLog(settings.state_dir)
-        self.rates = RateLimiter()
+        self.store = StateStore(settings.state_dir)
+        self.local = MemoryCounters()
+
+    @staticmethod
+    def _venue(ctx: Any) -> Venue:
+        async def exchange() -> Exchange:
+            if ctx is None:
+                raise Unknown("exchange", "no exchange in this context")
+            runtime: Runtime = ctx.request_context.lifespan_context
+            return await runtime.exchange()
+
+        return exchange
 
     def halted(self) -> str | None:
         return halted(self.settings.state_dir)
@@ -106,19 +145,14 @@ class Guard:
         args = {k: v for k, v in kwargs.items() if k != "ctx"}
         facts = base_facts(tool.name, args, self.settings.venue)
         needed = needed_facts(policy, tool.name, tool.risk)
-        if needed - facts.keys() and ctx is not None:
-            ex = await ctx.request_context.lifespan_context.exchange()
-            await derive(tool.name, args, facts, needed, ex)
+        if needed - facts.keys():
+            await derive(tool.name, args, facts, needed, self._venue(ctx))
+        counters = CallCounters(self.store, self.local, tool.risk)
         decision = decide(
-            policy,
-            tool.name,
-            tool.risk,
-            facts,
-            halted=self.halted(),
-            rate_check=self.rates.check,
+            policy, tool.name, tool.risk, facts, halted=self.halted(), counters=counters
         )
         record: dict[str, Any] = {
-            "time": round(time.time(), 3),
+            "time": utc_now(),
             "tool": tool.name,
             "class": tool.risk,
             "venue": self.settings.venue,
@@ -133,12 +167,20 @@ class Guard:
         enforce = policy.mode == "enforce" or decision.rule == "kill switch"
         if not enforce and decision.action != "allow":
             record["mode"] = "monitor"
+        if enforce and decision.action == "deny":
+            counters.settle(placed=False)
         try:
             result = await self._carry_out(tool, kwargs, decision, enforce)
         except ToolError as exc:
+            # A definite failure (a rejection, a local check, a denial) placed nothing.
+            counters.settle(placed=getattr(exc, "uncertain", False))
             record["outcome"] = str(exc)[:300]
             self._finish(record, started)
             raise
+        except BaseException:
+            counters.settle(placed=True)
+            raise
+        counters.settle(placed=True)
         record["outcome"] = "ok"
         order = getattr(result, "order", None)
         for key in ("orderId", "algoId", "clientOrderId"):

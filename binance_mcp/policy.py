@@ -7,6 +7,7 @@ typo cannot silently widen what an agent may do. Errors name their place in the 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -171,6 +172,7 @@ DEFAULT_POLICY: Final = Policy(
 )
 
 
+@functools.cache
 def tool_arguments() -> dict[str, tuple[RiskClass, frozenset[str]]]:
     """Each tool's risk class and argument names: what a policy may name."""
     import inspect

@@ -6,13 +6,14 @@ allow. Pure and I/O-free, so it costs microseconds; the guard gathers facts and 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
-from binance_mcp.policy import Action, Condition, Policy, RateLimit, Rule
+from binance_mcp.policy import Action, Condition, Policy, RateLimit, Rule, tool_arguments
+from binance_mcp.state_store import BudgetHit, OrderSlot, RateHit, StateUnavailable
 from binance_mcp.tools.risk import RiskClass
 
 # Tools that place orders: the ones `max_order_notional` and `daily_notional` concern.
@@ -50,7 +51,13 @@ class Unknown(Exception):
         super().__init__(f"{fact} unknown: {why}")
 
 
-RateCheck = Callable[[str, RateLimit], str | None]
+class Counters(Protocol):
+    """Where calls and order budgets are counted: the SQLite store shared by every server on a
+    state dir, or memory (policy tests, benchmarks). Either may raise `StateUnavailable`."""
+
+    def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None: ...
+
+    def reserve(self, slot: OrderSlot) -> str | BudgetHit: ...
 
 
 def decide(
@@ -60,16 +67,18 @@ def decide(
     facts: Mapping[str, Any],
     *,
     halted: str | None = None,
-    rate_check: RateCheck | None = None,
+    counters: Counters | None = None,
 ) -> Decision:
     """`facts` maps fact names to values; a value that is an `Unknown` could not be computed.
-    `halted` is the kill switch's reason when it is on. `rate_check(key, limit)` says why a
-    rate limit is exceeded (None when within it)."""
+    `halted` is the kill switch's reason when it is on. With `counters`, the call is counted
+    against rate limits and an order reserves its share of the budgets (the caller releases
+    the reservation when the call is denied later on or the exchange rejects the order);
+    without, those limits are not checked."""
     if halted is not None and risk in ("write", "financial"):
         return Decision("deny", "kill switch", f"trading is halted: {halted}")
     if policy.hidden(tool):
         return Decision("deny", "hide", f"{tool} is hidden by the policy")
-    action, where = _action(policy, tool, risk)
+    action, where = base_action(policy, tool, risk)
     if action == "deny":
         return Decision("deny", where, f"{tool} is not allowed ({risk} class)")
     rules = policy.tools.get(tool)
@@ -83,13 +92,19 @@ def decide(
                 reason = rule.reason or "a deny_if rule matched"
                 return Decision("deny", f"tools.{tool}.deny_if[{i}]", reason, tuple(used))
     limited = _limits(policy, tool, risk, facts, used)
+    if limited is None and counters is not None:
+        limited = _budgets(policy, tool, facts, used, counters)
     if limited is not None:
         return limited
-    if rate_check is not None:
-        for key, limit, place in _rate_limits(policy, tool, risk):
-            exceeded = rate_check(key, limit)
-            if exceeded is not None:
-                return Decision("deny", place, exceeded, tuple(used))
+    rates = rate_limits(policy, tool, risk)
+    if rates and counters is not None:
+        try:
+            over = counters.take_calls([(key, limit) for key, limit, _ in rates])
+        except StateUnavailable as exc:
+            return Decision("deny", rates[0][2], f"cannot count calls: {exc}", tuple(used))
+        if over is not None:
+            place = next(p for key, _, p in rates if key == over.key)
+            return Decision("deny", place, over.text(), tuple(used))
     if action == "approve":
         return Decision("approve", where, f"{where} requires approval", tuple(used))
     if rules is not None:
@@ -105,7 +120,8 @@ def decide(
     return Decision("allow", where, "allowed", tuple(used))
 
 
-def _action(policy: Policy, tool: str, risk: RiskClass) -> tuple[Action, str]:
+def base_action(policy: Policy, tool: str, risk: RiskClass) -> tuple[Action, str]:
+    """The tool's own action, else its class's, else the default; and where it was set."""
     rules = policy.tools.get(tool)
     if rules is not None and rules.action is not None:
         return rules.action, f"tools.{tool}.action"
@@ -115,7 +131,7 @@ def _action(policy: Policy, tool: str, risk: RiskClass) -> tuple[Action, str]:
     return policy.default, "default"
 
 
-def _rate_limits(policy: Policy, tool: str, risk: RiskClass) -> list[tuple[str, RateLimit, str]]:
+def rate_limits(policy: Policy, tool: str, risk: RiskClass) -> list[tuple[str, RateLimit, str]]:
     found = []
     rules = policy.tools.get(tool)
     if rules is not None and rules.rate_limit is not None:
@@ -123,6 +139,69 @@ def _rate_limits(policy: Policy, tool: str, risk: RiskClass) -> list[tuple[str, 
     by_class = policy.classes.get(risk)
     if by_class is not None and by_class.rate_limit is not None:
         found.append((f"class:{risk}", by_class.rate_limit, f"classes.{risk}.rate_limit"))
+    return found
+
+
+def _budgets(
+    policy: Policy, tool: str, facts: Mapping[str, Any], used: list[str], counters: Counters
+) -> Decision | None:
+    """Reserve an order's share of `daily_notional` and `max_open_orders`, shared by every
+    server on the state dir. Test orders place nothing and reserve nothing."""
+    limits = policy.limits
+    if tool not in ORDER_TOOLS or facts.get("test") is True:
+        return None
+    if limits.daily_notional is None and limits.max_open_orders is None:
+        return None
+    notional = Decimal(0)
+    # Orders that can only shrink a position are not charged to the budget: it must never stand
+    # between the agent and reducing risk.
+    if limits.daily_notional is not None and not facts.get("reduces_position"):
+        known = _known(facts, "notional", used, "limits.daily_notional")
+        if isinstance(known, Decision):
+            return known
+        notional = _decimal(known)
+    open_now = listed_at = None
+    if limits.max_open_orders is not None:
+        known = _known(facts, "open_orders", used, "limits.max_open_orders")
+        if isinstance(known, Decision):
+            return known
+        # From the exchange: (count, when listed); from a policy test: a count.
+        open_now, listed_at = known if isinstance(known, tuple) else (int(known), None)
+    slot = OrderSlot(
+        market=str(facts.get("market", "spot")),
+        notional=notional,
+        daily_notional=limits.daily_notional,
+        max_open_orders=limits.max_open_orders,
+        open_now=open_now,
+        listed_at=listed_at,
+    )
+    try:
+        reserved = counters.reserve(slot)
+    except StateUnavailable as exc:
+        return Decision("deny", "limits", f"cannot check budgets: {exc}", tuple(used))
+    if isinstance(reserved, BudgetHit):
+        return Decision("deny", reserved.rule, reserved.reason, tuple(used))
+    return None
+
+
+def limits_for(policy: Policy, tool: str, risk: RiskClass) -> list[str]:
+    """The `limits` keys that concern calls of `tool` (for `tools --policy`)."""
+    limits, found = policy.limits, list[str]()
+    if risk == "read":
+        return found
+    if limits.symbols is not None and "symbol" in tool_arguments()[tool][1]:
+        found.append("symbols")
+    if tool in FUTURES_TRADING and risk in ("write", "financial") and limits.futures != "allow":
+        found.append(f"futures: {limits.futures}")
+    if tool in ORDER_TOOLS:
+        for name in ("max_order_notional", "daily_notional", "max_open_orders"):
+            if getattr(limits, name) is not None:
+                found.append(name)
+    if limits.max_leverage is not None and tool in (
+        "binance_futures_place_order",
+        "binance_futures_change_leverage",
+    ):
+        found.append("max_leverage")
     return found
 
 
@@ -143,6 +222,8 @@ def needed_facts(policy: Policy, tool: str, risk: RiskClass) -> frozenset[str]:
         names.add("leverage")
     if limits.futures == "reduce_only" and tool in FUTURES_TRADING:
         names.add("reduces_position")
+    if limits.max_open_orders is not None and tool in ORDER_TOOLS:
+        names.add("open_orders")
     return frozenset(names)
 
 
@@ -194,7 +275,7 @@ def _limits(
         and "leverage" in facts
         and not facts.get("reduces_position")
     ):
-        leverage = _known(facts, "leverage", used, "limits.max_leverage")
+        leverage = _known(facts, "leverage", used, "limits.max_leverage", required=False)
         if isinstance(leverage, Decision):
             return leverage
         if leverage is not None and _decimal(leverage) > limits.max_leverage:
@@ -207,11 +288,15 @@ def _limits(
     return None
 
 
-def _known(facts: Mapping[str, Any], name: str, used: list[str], place: str) -> Any:
+def _known(
+    facts: Mapping[str, Any], name: str, used: list[str], place: str, required: bool = True
+) -> Any:
     used.append(name)
     value = facts.get(name)
     if isinstance(value, Unknown):
         return Decision("deny", place, f"cannot evaluate {name}: {value.why}", tuple(used))
+    if value is None and required:
+        return Decision("deny", place, f"cannot evaluate {name}: not known", tuple(used))
     return value
 
 

@@ -5,6 +5,8 @@ paper exchange (real HTTP on 127.0.0.1), driven by the MCP SDK's client in both 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,27 @@ def paper_settings(
         futures_url_override=paper.futures_url,
         policy_path=policy,
         retry=FAST_RETRY,
+    )
+
+
+def stdio_server(paper: PaperExchange, state_dir: Path, policy: Path = ALLOW_ALL) -> Any:
+    """`binance-mcp` as a client launches it: a subprocess speaking MCP on stdio."""
+    from mcp import StdioServerParameters
+
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "binance_mcp"],
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", str(state_dir)),
+            "BINANCE_MCP_STATE_DIR": str(state_dir),
+            "BINANCE_MCP_VENUE": "paper",
+            "BINANCE_MCP_SPOT_URL": paper.spot_url,
+            "BINANCE_MCP_FUTURES_URL": paper.futures_url,
+            "BINANCE_API_KEY": paper.config.api_key,
+            "BINANCE_API_SECRET": paper.config.api_secret,
+            "BINANCE_MCP_POLICY": str(policy),
+        },
     )
 
 

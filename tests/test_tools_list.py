@@ -4,18 +4,17 @@ arguments — in-process on both protocol eras and over real stdio."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 
 from binance_mcp.paper.runner import PaperExchange
 from binance_mcp.tools.risk import ANNOTATIONS
-from tests.mcp_fixtures import ALLOW_ALL, ok
+from tests.mcp_fixtures import ok, stdio_server
 
 pytestmark = pytest.mark.anyio
 
@@ -187,21 +186,7 @@ async def test_every_tool_in_process(server: Any, mode: Any, paper: PaperExchang
 
 
 async def test_every_tool_over_stdio(paper: PaperExchange, tmp_path: Path) -> None:
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "binance_mcp"],
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", str(tmp_path)),
-            "BINANCE_MCP_STATE_DIR": str(tmp_path / "state"),
-            "BINANCE_MCP_VENUE": "paper",
-            "BINANCE_MCP_SPOT_URL": paper.spot_url,
-            "BINANCE_MCP_FUTURES_URL": paper.futures_url,
-            "BINANCE_API_KEY": paper.config.api_key,
-            "BINANCE_API_SECRET": paper.config.api_secret,
-            "BINANCE_MCP_POLICY": str(ALLOW_ALL),
-        },
-    )
+    params = stdio_server(paper, tmp_path / "state")
     async with Client(params, mode="legacy") as c:
         assert len((await c.list_tools()).tools) == 35
         results = await run_session(c)

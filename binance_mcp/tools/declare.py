@@ -41,6 +41,15 @@ class ToolDef:
 DECLARED: list[ToolDef] = []
 
 
+class Failed(ToolError):
+    """A tool's failure as the agent reads it; `uncertain` when an order may have gone out
+    anyway (the guard then keeps its budget reservation)."""
+
+    def __init__(self, message: str, *, uncertain: bool = False) -> None:
+        super().__init__(message)
+        self.uncertain = uncertain
+
+
 def tool(risk: RiskClass, title: str) -> Callable[[F], F]:
     """Declare the decorated async function as a tool named after it; its docstring is the
     description the agent reads."""
@@ -61,15 +70,16 @@ def _reporting(fn: ToolFn) -> ToolFn:
         try:
             return await fn(*args, **kwargs)
         except ToolFailure as exc:
-            raise ToolError(str(exc)) from None
+            raise Failed(str(exc), uncertain=exc.uncertain) from None
         except ToolError:
             raise
         except Exception as exc:
             log.exception("%s failed unexpectedly", name)
-            raise ToolError(
+            raise Failed(
                 f"{name} failed inside the server ({type(exc).__name__}); details are in the "
                 "server's log. If this was an order or a cancel, check its state with a read "
-                "tool before retrying."
+                "tool before retrying.",
+                uncertain=True,
             ) from None
 
     return call

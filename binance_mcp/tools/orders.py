@@ -186,10 +186,12 @@ def _sentence(failure: ToolFailure) -> str:
 
 def _unknown(failure: ToolFailure, cid: str, lookup: ToolFailure | None = None) -> ToolFailure:
     why = f" Looking it up failed: {_sentence(lookup)}" if lookup is not None else ""
-    return ToolFailure(
+    unknown = ToolFailure(
         f"{_sentence(failure)}{why} Whether the order was placed is UNKNOWN: look for client id "
         f"{cid} in the open orders or the order history before placing it again."
     )
+    unknown.uncertain = True
+    return unknown
 
 
 # --- local checks ------------------------------------------------------------------------------

@@ -1,0 +1,270 @@
+"""Counters and budgets shared by every server on one state dir (SPEC §4.4): rate-limit windows,
+the daily notional budget and orders in flight, in SQLite.
+
+Each check-and-record runs in one `BEGIN IMMEDIATE` transaction, which takes SQLite's write
+lock up front: two processes (say Claude Desktop and Cursor on one account) are serialised, so
+together they can never exceed a limit. Transactions never span a network call; an order's
+notional is reserved before it is sent and released if the exchange rejects it.
+
+The database is opened at the first call that needs it, so a policy without rate limits or
+budgets never touches it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Final
+
+from binance_mcp.policy import RateLimit
+from binance_mcp.symbol_rules import dec_str
+
+STATE_DB: Final = "state.sqlite3"
+# A reservation this old belongs to a server that died mid-call: count it as placed (the
+# order may have gone out) and no longer as in flight.
+STALE_RESERVATION_S: Final = 900.0
+KEEP_DAYS: Final = 3
+_BUSY_TIMEOUT_S: Final = 10.0
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS calls (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS calls_by_key ON calls (key, at);
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY,
+    day TEXT NOT NULL,
+    market TEXT NOT NULL,
+    notional TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('reserved', 'placed')),
+    reserved_at REAL NOT NULL,
+    settled_at REAL
+);
+CREATE INDEX IF NOT EXISTS orders_by_day ON orders (day);
+"""
+
+
+class StateUnavailable(Exception):
+    """The state store cannot be read or written; limits that need it deny (fail closed)."""
+
+
+@dataclass(frozen=True)
+class RateHit:
+    key: str
+    limit: RateLimit
+    retry_in: float
+
+    def text(self) -> str:
+        subject = self.key.split(":", 1)[1]
+        return f"rate limit {self.limit.text} for {subject} reached; retry in {self.retry_in:.0f} s"
+
+
+@dataclass(frozen=True)
+class OrderSlot:
+    """What an order would add to the shared counters, and the limits it must stay within."""
+
+    market: str
+    notional: Decimal  # zero for orders that only shrink a position (not charged to the budget)
+    daily_notional: Decimal | None
+    max_open_orders: int | None
+    open_now: int | None  # open orders the exchange listed for this market
+    listed_at: float | None  # when that listing was requested (time.time())
+
+
+@dataclass(frozen=True)
+class BudgetHit:
+    rule: str
+    reason: str
+
+
+def utc_day(at: float | None = None) -> str:
+    moment = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return moment.date().isoformat()
+
+
+def budget_denial(slot: OrderSlot, used_today: Decimal, in_flight: int) -> BudgetHit | None:
+    """The limit `slot` would break given today's placed-or-reserved notional and the orders in
+    flight that the exchange's listing may not show yet."""
+    if slot.daily_notional is not None and slot.notional > 0:
+        total = used_today + slot.notional
+        if total > slot.daily_notional:
+            left = max(slot.daily_notional - used_today, Decimal(0))
+            return BudgetHit(
+                "limits.daily_notional",
+                f"daily notional budget {dec_str(slot.daily_notional)} (UTC day): "
+                f"{dec_str(used_today)} used, {dec_str(left)} left, this order needs "
+                f"{dec_str(slot.notional)}",
+            )
+    if slot.max_open_orders is not None and slot.open_now is not None:
+        count = slot.open_now + in_flight
+        if count + 1 > slot.max_open_orders:
+            return BudgetHit(
+                "limits.max_open_orders",
+                f"{count} {slot.market} orders are open or being placed; the limit is "
+                f"{slot.max_open_orders}",
+            )
+    return None
+
+
+class StateStore:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / STATE_DB
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE.
+            db = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                db = self._connect()
+                db.execute("BEGIN IMMEDIATE")
+            except (sqlite3.Error, OSError) as exc:
+                self._drop()
+                raise StateUnavailable(f"state store {self.path} unavailable: {exc}") from None
+            try:
+                yield db
+            except sqlite3.Error as exc:
+                db.execute("ROLLBACK")
+                raise StateUnavailable(f"state store {self.path} failed: {exc}") from None
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._drop()
+                    raise StateUnavailable(f"state store {self.path} failed: {exc}") from None
+
+    def _drop(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None:
+        """Count one call against every (key, limit) — all or none: a call denied by one limit
+        uses no slot of the others."""
+        now = time.time()
+        with self._transaction() as db:
+            for key, limit in limits:
+                db.execute(
+                    "DELETE FROM calls WHERE key = ? AND at <= ?", (key, now - limit.seconds)
+                )
+                count, oldest = db.execute(
+                    "SELECT COUNT(*), MIN(at) FROM calls WHERE key = ?", (key,)
+                ).fetchone()
+                if count >= limit.count:
+                    return RateHit(key, limit, max(oldest + limit.seconds - now, 0.0))
+            db.executemany(
+                "INSERT INTO calls (key, at) VALUES (?, ?)", [(k, now) for k, _ in limits]
+            )
+        return None
+
+    def reserve(self, slot: OrderSlot) -> str | BudgetHit:
+        """Check `slot` against today's budget and the orders in flight, and reserve it: the
+        reservation id, or the limit it would break (nothing reserved)."""
+        now = time.time()
+        day = utc_day(now)
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE orders SET state = 'placed', settled_at = reserved_at "
+                "WHERE state = 'reserved' AND reserved_at < ?",
+                (now - STALE_RESERVATION_S,),
+            )
+            db.execute("DELETE FROM orders WHERE day < ?", (utc_day(now - KEEP_DAYS * 86400),))
+            used = sum(
+                (
+                    Decimal(n)
+                    for (n,) in db.execute("SELECT notional FROM orders WHERE day = ?", (day,))
+                ),
+                Decimal(0),
+            )
+            # Orders answered after the exchange was asked for its open orders may be missing
+            # from that listing; those answered before are in it.
+            since = slot.listed_at if slot.listed_at is not None else now
+            (in_flight,) = db.execute(
+                "SELECT COUNT(*) FROM orders WHERE market = ? "
+                "AND (state = 'reserved' OR settled_at > ?)",
+                (slot.market, since),
+            ).fetchone()
+            hit = budget_denial(slot, used, in_flight)
+            if hit is not None:
+                return hit
+            ident = uuid.uuid4().hex
+            db.execute(
+                "INSERT INTO orders (id, day, market, notional, state, reserved_at) "
+                "VALUES (?, ?, ?, ?, 'reserved', ?)",
+                (ident, day, slot.market, format(slot.notional, "f"), now),
+            )
+        return ident
+
+    def settle(self, ident: str, placed: bool) -> None:
+        """An order was placed (its notional stays spent) or definitely not (released)."""
+        with self._transaction() as db:
+            if placed:
+                db.execute(
+                    "UPDATE orders SET state = 'placed', settled_at = ? WHERE id = ?",
+                    (time.time(), ident),
+                )
+            else:
+                db.execute("DELETE FROM orders WHERE id = ?", (ident,))
+
+    def used_today(self) -> Decimal:
+        with self._transaction() as db:
+            rows = db.execute("SELECT notional FROM orders WHERE day = ?", (utc_day(),))
+            return sum((Decimal(n) for (n,) in rows), Decimal(0))
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
+class MemoryCounters:
+    """The same counting in memory, for one process: policy tests, `policy explain`, benchmarks,
+    and rate limits on reads while the store is unavailable."""
+
+    def __init__(self, used_today: Decimal = Decimal(0)) -> None:
+        self.used_today = used_today
+        self._calls: dict[str, deque[float]] = {}
+        self.reserved: dict[str, Decimal] = {}
+
+    def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None:
+        now = time.monotonic()
+        for key, limit in limits:
+            calls = self._calls.setdefault(key, deque())
+            while calls and calls[0] <= now - limit.seconds:
+                calls.popleft()
+            if len(calls) >= limit.count:
+                return RateHit(key, limit, calls[0] + limit.seconds - now)
+        for key, _ in limits:
+            self._calls[key].append(now)
+        return None
+
+    def reserve(self, slot: OrderSlot) -> str | BudgetHit:
+        used = self.used_today + sum(self.reserved.values(), Decimal(0))
+        hit = budget_denial(slot, used, 0)
+        if hit is not None:
+            return hit
+        ident = uuid.uuid4().hex
+        self.reserved[ident] = slot.notional
+        return ident
