@@ -270,6 +270,30 @@ def build_parser() -> argparse.ArgumentParser:
         "resume", help="turn the kill switch off", description="Turn the kill switch off."
     )
     _add_state_dir(resume)
+    approvals = commands.add_parser(
+        "approvals",
+        help="list calls waiting for approval; approve or deny one",
+        description="Calls that need a person's approval, from MCP clients that cannot ask "
+        "you themselves, wait here (for BINANCE_MCP_APPROVAL_TIMEOUT seconds, default 120). "
+        "Without an action, lists the waiting requests with their summaries.",
+    )
+    _add_state_dir(approvals)
+    approvals.add_argument(
+        "--all", action="store_true", help="also show recent decided and expired requests"
+    )
+    approval_actions = approvals.add_subparsers(dest="approval_action", metavar="ACTION")
+    approve = approval_actions.add_parser(
+        "approve", help="let one waiting call go ahead", description="Approve one request."
+    )
+    approve.add_argument("id", metavar="ID")
+    _add_state_dir(approve)
+    deny = approval_actions.add_parser(
+        "deny", help="refuse one waiting call", description="Deny one request."
+    )
+    deny.add_argument("id", metavar="ID")
+    deny.add_argument("--reason", default=None, help="shown to the agent")
+    _add_state_dir(deny)
+
     from binance_mcp import audit_view
 
     audit_view.add_parser(commands, _add_state_dir)
@@ -282,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging()
         if args.command == "paper":
             return _run_paper(args)
-        if args.command in ("policy", "halt", "resume", "tools"):
+        if args.command in ("policy", "halt", "resume", "tools", "approvals"):
             return _run_guard_command(args)
         if args.command == "audit":
             from binance_mcp import audit_view
@@ -313,6 +337,12 @@ def _run_guard_command(args: argparse.Namespace) -> int:
     state_dir = resolve_state_dir(os.environ, getattr(args, "state_dir", None))
     if args.command == "halt":
         return guard_commands.halt(state_dir, args.reason)
+    if args.command == "approvals":
+        if args.approval_action is None:
+            return guard_commands.approvals(state_dir, args.all)
+        approve = args.approval_action == "approve"
+        reason = None if approve else args.reason
+        return guard_commands.approvals_decide(state_dir, args.id, approve, reason)
     return guard_commands.resume(state_dir)
 
 

@@ -31,6 +31,7 @@ ENV_POLICY: Final = "BINANCE_MCP_POLICY"
 ENV_SPOT_URL: Final = "BINANCE_MCP_SPOT_URL"
 ENV_FUTURES_URL: Final = "BINANCE_MCP_FUTURES_URL"
 ENV_TIMEOUT: Final = "BINANCE_MCP_TIMEOUT"
+ENV_APPROVAL_TIMEOUT: Final = "BINANCE_MCP_APPROVAL_TIMEOUT"
 
 # One HTTP request to the venue, in seconds: long enough for a slow link to Binance, short
 # enough that an agent waiting on a tool call hears about a dead connection quickly.
@@ -38,6 +39,9 @@ DEFAULT_TIMEOUT: Final = 10.0
 # One tool's exchange call with all its retries and waits, in seconds (at least 3 timeouts).
 DEFAULT_BUDGET: Final = 30.0
 TIMEOUT_RANGE: Final = (1.0, 300.0)
+# How long a call that needs a person's approval waits for it, in seconds.
+DEFAULT_APPROVAL_TIMEOUT: Final = 120.0
+APPROVAL_TIMEOUT_RANGE: Final = (1.0, 3600.0)
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
@@ -81,6 +85,7 @@ class Settings:
     spot_url_override: str | None = None
     futures_url_override: str | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT
 
     @property
     def has_keys(self) -> bool:
@@ -145,6 +150,8 @@ def resolve_settings(
         spot_url_override=spot_url,
         futures_url_override=futures_url,
         retry=_retry_policy(env),
+        approval_timeout=_seconds(env, ENV_APPROVAL_TIMEOUT, APPROVAL_TIMEOUT_RANGE)
+        or DEFAULT_APPROVAL_TIMEOUT,
     )
     if not has_keys and not settings.paper_in_process:
         log.warning(
@@ -272,19 +279,26 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     return value.rstrip("/")
 
 
-def _retry_policy(env: Mapping[str, str]) -> RetryPolicy:
-    raw = _env_value(env, ENV_TIMEOUT)
+def _seconds(env: Mapping[str, str], name: str, bounds: tuple[float, float]) -> float | None:
+    raw = _env_value(env, name)
     if raw is None:
-        return RetryPolicy()
-    low, high = TIMEOUT_RANGE
+        return None
+    low, high = bounds
     try:
-        timeout = float(raw)
+        value = float(raw)
     except ValueError:
-        timeout = float("nan")
-    if not low <= timeout <= high:  # also rejects nan and inf
+        value = float("nan")
+    if not low <= value <= high:  # also rejects nan and inf
         raise ConfigError(
-            f"{ENV_TIMEOUT} must be a number of seconds from {low:g} to {high:g} (got {raw!r})"
+            f"{name} must be a number of seconds from {low:g} to {high:g} (got {raw!r})"
         )
+    return value
+
+
+def _retry_policy(env: Mapping[str, str]) -> RetryPolicy:
+    timeout = _seconds(env, ENV_TIMEOUT, TIMEOUT_RANGE)
+    if timeout is None:
+        return RetryPolicy()
     return RetryPolicy(timeout=timeout, budget=max(DEFAULT_BUDGET, 3 * timeout))
 
 

@@ -8,21 +8,43 @@ policy in force and is reported on stderr and in `binance_account_status`.
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
 import logging
 import time
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mcp.server.mcpserver import Elicit
 from mcp.server.mcpserver.exceptions import ToolError
 
+from binance_mcp.approval import (
+    NOT_NEEDED,
+    Approver,
+    Asked,
+    Verdict,
+    approval_parameter,
+    can_elicit,
+    summary,
+)
+from binance_mcp.approval_queue import ApprovalQueue
 from binance_mcp.audit import AuditLog, digest, trading_args, utc_now
 from binance_mcp.config import Settings
 from binance_mcp.exchange import Exchange
 from binance_mcp.facts import Venue, base_facts, derive
 from binance_mcp.halt import halted
 from binance_mcp.policy import DEFAULT_POLICY, Policy, PolicyError, RateLimit, load_policy
-from binance_mcp.policy_engine import ORDER_TOOLS, Decision, Unknown, decide, needed_facts
+from binance_mcp.policy_engine import (
+    ORDER_TOOLS,
+    Decision,
+    Unknown,
+    base_action,
+    decide,
+    may_need_approval,
+    needed_facts,
+)
 from binance_mcp.runtime import Runtime
 from binance_mcp.state_store import (
     BudgetHit,
@@ -38,6 +60,11 @@ from binance_mcp.tools.risk import RiskClass
 log = logging.getLogger(__name__)
 
 
+def _version(policy: Policy) -> str:
+    """Approvals are bound to the policy they were asked under: any edit voids them."""
+    return hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:16]
+
+
 class PolicyHolder:
     """The policy in force: the file's last good version (re-read when it changes), or the
     built-in default when no file is configured."""
@@ -47,6 +74,7 @@ class PolicyHolder:
         self.error: str | None = None
         self._stamp: tuple[int, int] | None = None
         self.policy = DEFAULT_POLICY if path is None else load_policy(path)
+        self.version = _version(self.policy)
         if path is not None:
             self._stamp = self._stat()
 
@@ -73,6 +101,7 @@ class PolicyHolder:
                 )
             else:
                 self.error = None
+                self.version = _version(self.policy)
                 log.info("policy %s reloaded", self.path)
         return self.policy
 
@@ -124,6 +153,7 @@ class Guard:
         self.audit = AuditLog(settings.state_dir)
         self.store = StateStore(settings.state_dir)
         self.local = MemoryCounters()
+        self.approver = Approver(ApprovalQueue(settings.state_dir), settings.approval_timeout)
 
     @staticmethod
     def _venue(ctx: Any) -> Venue:
@@ -138,15 +168,60 @@ class Guard:
     def halted(self) -> str | None:
         return halted(self.settings.state_dir)
 
-    async def run(self, tool: ToolDef, kwargs: dict[str, Any]) -> Any:
-        started = time.perf_counter()
-        policy = self.policy.current()
-        ctx = kwargs.get("ctx")
-        args = {k: v for k, v in kwargs.items() if k != "ctx"}
+    async def _facts(
+        self, tool: ToolDef, args: dict[str, Any], policy: Policy, ctx: Any
+    ) -> dict[str, Any]:
         facts = base_facts(tool.name, args, self.settings.venue)
         needed = needed_facts(policy, tool.name, tool.risk)
         if needed - facts.keys():
             await derive(tool.name, args, facts, needed, self._venue(ctx))
+        return facts
+
+    def _call_digest(self, tool: ToolDef, args: dict[str, Any]) -> str:
+        """What an approval is bound to: the tool, its normalised arguments, the policy."""
+        return digest({"tool": tool.name, "args": digest(args), "policy": self.policy.version})
+
+    async def ask_approval(
+        self, tool: ToolDef, args: dict[str, Any], ctx: Any
+    ) -> Asked | Elicit[Any]:
+        """Run by the approval resolver before the tool body: asks a person when this call will
+        need approval. Counts nothing; the body decides again, with the counters."""
+        policy = self.policy.current()
+        if policy.mode != "enforce" or not may_need_approval(policy, tool.name, tool.risk):
+            return NOT_NEEDED
+        args = {k: v for k, v in args.items() if v is not None}
+        facts = await self._facts(tool, args, policy, ctx)
+        decision = decide(policy, tool.name, tool.risk, facts, halted=self.halted())
+        if decision.action != "approve":
+            return NOT_NEEDED
+        text = await self._describe(tool, args, facts, decision, ctx)
+        return await self.approver.ask(ctx, self._call_digest(tool, args), text)
+
+    async def _describe(
+        self,
+        tool: ToolDef,
+        args: dict[str, Any],
+        facts: dict[str, Any],
+        decision: Decision,
+        ctx: Any,
+    ) -> str:
+        """The approval question; a person sees an order's notional and leverage even when the
+        policy did not need them."""
+        wanted = {"notional"} if tool.name in ORDER_TOOLS else set()
+        if tool.name == "binance_futures_place_order":
+            wanted.add("leverage")
+        shown = dict(facts)
+        if wanted - shown.keys():
+            await derive(tool.name, args, shown, frozenset(wanted), self._venue(ctx))
+        return summary(tool, self.settings.venue, shown, decision)
+
+    async def run(self, tool: ToolDef, kwargs: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        policy = self.policy.current()
+        ctx = kwargs.get("ctx")
+        injected = kwargs.pop("approval", NOT_NEEDED)
+        args = {k: v for k, v in kwargs.items() if k != "ctx"}
+        facts = await self._facts(tool, args, policy, ctx)
         counters = CallCounters(self.store, self.local, tool.risk)
         decision = decide(
             policy, tool.name, tool.risk, facts, halted=self.halted(), counters=counters
@@ -167,10 +242,20 @@ class Guard:
         enforce = policy.mode == "enforce" or decision.rule == "kill switch"
         if not enforce and decision.action != "allow":
             record["mode"] = "monitor"
-        if enforce and decision.action == "deny":
-            counters.settle(placed=False)
+        action = decision.action if enforce else "allow"
         try:
-            result = await self._carry_out(tool, kwargs, decision, enforce)
+            if action == "approve":
+                verdict = await self._approval(tool, args, facts, decision, injected, ctx)
+                record["approval"] = verdict.how
+                if not verdict.approved:
+                    raise ToolError(
+                        f"Denied by policy: approval required ({decision.rule}: "
+                        f"{decision.reason}), and {verdict.reason}"
+                    )
+                # Approved: what the policy does next (a dry run stays a dry run).
+                base, _ = base_action(policy, tool.name, tool.risk)
+                action = "dry_run" if base == "dry_run" else "allow"
+            result = await self._carry_out(tool, kwargs, decision, action)
         except ToolError as exc:
             # A definite failure (a rejection, a local check, a denial) placed nothing.
             counters.settle(placed=getattr(exc, "uncertain", False))
@@ -189,23 +274,36 @@ class Guard:
         self._finish(record, started)
         return result
 
+    async def _approval(
+        self,
+        tool: ToolDef,
+        args: dict[str, Any],
+        facts: dict[str, Any],
+        decision: Decision,
+        injected: Any,
+        ctx: Any,
+    ) -> Verdict:
+        call = self._call_digest(tool, args)
+        verdict = self.approver.verdict(injected, call)
+        if verdict is not None:
+            return verdict
+        if ctx is not None and can_elicit(ctx):
+            # The resolver saw no need to ask (the policy changed in between): ask on a new call.
+            return Verdict(False, "not asked", "nobody was asked (the policy changed); call again")
+        text = await self._describe(tool, args, facts, decision, ctx)
+        return await self.approver.wait_in_queue(ctx, call, tool.name, text)
+
     def _finish(self, record: dict[str, Any], started: float) -> None:
         record["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
         self.audit.write(record)
 
     async def _carry_out(
-        self, tool: ToolDef, kwargs: dict[str, Any], decision: Decision, enforce: bool
+        self, tool: ToolDef, kwargs: dict[str, Any], decision: Decision, action: str
     ) -> Any:
-        if not enforce or decision.action == "allow":
+        if action == "allow":
             return await tool.fn(**kwargs)
-        if decision.action == "deny":
+        if action == "deny":
             raise ToolError(decision.denial())
-        if decision.action == "approve":
-            # Until a human can be asked (elicitation or the approvals queue), fail closed.
-            raise ToolError(
-                f"Denied by policy: approval required ({decision.rule}: {decision.reason}), "
-                "and no approval channel is available"
-            )
         if tool.name in ORDER_TOOLS:
             return await tool.fn(**{**kwargs, "test": True})
         shown = ", ".join(f"{k}={v}" for k, v in trading_args(kwargs).items())
@@ -215,12 +313,24 @@ class Guard:
 
 
 def guarded(tool: ToolDef) -> ToolFn:
-    """`tool.fn` behind the guard held by the server's runtime."""
+    """`tool.fn` behind the guard held by the server's runtime, with the approval parameter
+    that a resolver fills before the body runs (approval.py)."""
 
-    @functools.wraps(tool.fn)
-    async def call(*args: Any, **kwargs: Any) -> Any:
+    async def call(**kwargs: Any) -> Any:
         ctx = kwargs.get("ctx")
         guard: Guard = ctx.request_context.lifespan_context.guard  # type: ignore[union-attr]
         return await guard.run(tool, kwargs)
 
+    parameter, annotation = approval_parameter(tool)
+    # Annotations evaluated in the tool's own module, where their names live.
+    signature = inspect.signature(tool.fn, eval_str=True)
+    functools.update_wrapper(call, tool.fn)
+    del call.__wrapped__  # type: ignore[attr-defined]
+    call.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), parameter]
+    )
+    call.__annotations__ = {
+        **typing.get_type_hints(tool.fn, include_extras=True),
+        "approval": annotation,
+    }
     return call

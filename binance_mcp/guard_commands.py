@@ -1,9 +1,10 @@
-"""The guard's command-line side: `policy check`, `halt` and `resume`. Each prints what it did
-(stdout for results, stderr for errors) and returns the exit code."""
+"""The guard's command-line side: `policy check`, `halt`, `resume` and `approvals`. Each prints
+what it did (stdout for results, stderr for errors) and returns the exit code."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from binance_mcp import halt as kill_switch
@@ -40,4 +41,51 @@ def halt(state_dir: Path, reason: str | None) -> int:
 def resume(state_dir: Path) -> int:
     was_on = kill_switch.resume(state_dir)
     sys.stdout.write("resumed\n" if was_on else f"not halted (no flag in {state_dir})\n")
+    return 0
+
+
+def approvals(state_dir: Path, everything: bool) -> int:
+    """The approval requests waiting for a person (with --all, recent decided ones too)."""
+    from binance_mcp.approval_queue import ApprovalQueue
+    from binance_mcp.state_store import StateUnavailable
+
+    try:
+        requests = ApprovalQueue(state_dir).listing(everything)
+    except StateUnavailable as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    if not requests:
+        sys.stdout.write("no approval requests waiting\n")
+        return 0
+    now = time.time()
+    for r in requests:
+        left = max(r.expires - now, 0)
+        state = f"expires in {left:.0f} s" if r.status == "pending" and left else r.status
+        sys.stdout.write(f"{r.id}  {r.tool}  (waiting {now - r.created:.0f} s, {state})\n")
+        for line in r.summary.splitlines():
+            sys.stdout.write(f"    {line}\n")
+    if not everything:
+        sys.stdout.write(
+            "approve with `binance-mcp approvals approve ID`, refuse with "
+            "`binance-mcp approvals deny ID [--reason TEXT]`\n"
+        )
+    return 0
+
+
+def approvals_decide(state_dir: Path, ident: str, approve: bool, reason: str | None) -> int:
+    from binance_mcp.approval_queue import ApprovalError, ApprovalQueue
+    from binance_mcp.state_store import StateUnavailable
+
+    try:
+        request = ApprovalQueue(state_dir).decide(ident, approve, reason or "")
+    except (ApprovalError, StateUnavailable) as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    for line in request.summary.splitlines():
+        sys.stdout.write(f"    {line}\n")
+    sys.stdout.write(
+        f"{request.id} approved: the waiting call goes ahead\n"
+        if approve
+        else f"{request.id} denied: the waiting call is refused\n"
+    )
     return 0

@@ -131,6 +131,12 @@ def base_action(policy: Policy, tool: str, risk: RiskClass) -> tuple[Action, str
     return policy.default, "default"
 
 
+def may_need_approval(policy: Policy, tool: str, risk: RiskClass) -> bool:
+    """False when no call of `tool` can be sent for approval: the common case costs nothing."""
+    rules = policy.tools.get(tool)
+    return base_action(policy, tool, risk)[0] == "approve" or bool(rules and rules.approve_if)
+
+
 def rate_limits(policy: Policy, tool: str, risk: RiskClass) -> list[tuple[str, RateLimit, str]]:
     found = []
     rules = policy.tools.get(tool)

@@ -113,7 +113,13 @@ def budget_denial(slot: OrderSlot, used_today: Decimal, in_flight: int) -> Budge
     return None
 
 
-class StateStore:
+class Database:
+    """One SQLite file in the state dir, opened at first use, written in short `BEGIN
+    IMMEDIATE` transactions (never across a network call). Any failure to use it is a
+    `StateUnavailable`, which callers turn into a denial."""
+
+    schema: str = ""
+
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / STATE_DB
         self._db: sqlite3.Connection | None = None
@@ -128,12 +134,12 @@ class StateStore:
             )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
+            db.executescript(self.schema)
             self._db = db
         return self._db
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
                 db = self._connect()
@@ -161,11 +167,19 @@ class StateStore:
             self._db.close()
             self._db = None
 
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
+class StateStore(Database):
+    schema = _SCHEMA
+
     def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None:
         """Count one call against every (key, limit) — all or none: a call denied by one limit
         uses no slot of the others."""
         now = time.time()
-        with self._transaction() as db:
+        with self.transaction() as db:
             for key, limit in limits:
                 db.execute(
                     "DELETE FROM calls WHERE key = ? AND at <= ?", (key, now - limit.seconds)
@@ -185,7 +199,7 @@ class StateStore:
         reservation id, or the limit it would break (nothing reserved)."""
         now = time.time()
         day = utc_day(now)
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE orders SET state = 'placed', settled_at = reserved_at "
                 "WHERE state = 'reserved' AND reserved_at < ?",
@@ -220,7 +234,7 @@ class StateStore:
 
     def settle(self, ident: str, placed: bool) -> None:
         """An order was placed (its notional stays spent) or definitely not (released)."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             if placed:
                 db.execute(
                     "UPDATE orders SET state = 'placed', settled_at = ? WHERE id = ?",
@@ -230,13 +244,9 @@ class StateStore:
                 db.execute("DELETE FROM orders WHERE id = ?", (ident,))
 
     def used_today(self) -> Decimal:
-        with self._transaction() as db:
+        with self.transaction() as db:
             rows = db.execute("SELECT notional FROM orders WHERE day = ?", (utc_day(),))
             return sum((Decimal(n) for (n,) in rows), Decimal(0))
-
-    def close(self) -> None:
-        with self._lock:
-            self._drop()
 
 
 class MemoryCounters:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,14 @@ BUY_LIMIT = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0
              "price": "95000"}  # fmt: skip
 
 
-def guarded_server(paper: PaperExchange, tmp_path: Path, policy: str) -> MCPServer[Runtime]:
+def guarded_server(
+    paper: PaperExchange, tmp_path: Path, policy: str, approval_timeout: float = 120.0
+) -> MCPServer[Runtime]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "policy.yaml"
     path.write_text(textwrap.dedent(policy))
-    return build_server(paper_settings(paper, tmp_path / "state", policy=path))
+    settings = paper_settings(paper, tmp_path / "state", policy=path)
+    return build_server(replace(settings, approval_timeout=approval_timeout))
 
 
 def orders_sent(paper: PaperExchange) -> list[dict[str, Any]]:
@@ -134,7 +138,7 @@ async def test_action_deny_approve_and_dry_run(
         tools:
           binance_futures_place_order: { action: dry_run }
           binance_futures_change_leverage: { action: dry_run }
-    """)  # fmt: skip
+    """, approval_timeout=1.0)  # fmt: skip
     async with Client(server, mode=mode) as c:
         text = await fails(
             c, "binance_futures_set_margin_type", {"symbol": "BTCUSDT", "marginType": "ISOLATED"}
@@ -144,7 +148,9 @@ async def test_action_deny_approve_and_dry_run(
             in text
         )
         text = await fails(c, "binance_spot_place_order", BUY_LIMIT)
+        # This client cannot elicit and nobody answers in the approvals queue.
         assert "Denied by policy: approval required (classes.financial" in text
+        assert "no approval for " in text and "within 1 s" in text
         tested = await ok(c, "binance_futures_place_order",
                           {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"})  # fmt: skip
         assert tested["order"] is None and "nothing placed" in tested["note"]
