@@ -127,6 +127,12 @@ class Approver:
         if not can_elicit(ctx):
             return Asked("queue")
         if era_is_input_required(ctx):
+            ticket = self._tickets.get(digest)
+            answering = bool(ctx.input_responses)
+            if answering and ticket is not None and ticket.expires <= time.time():
+                # The answer came too late; asking again would loop for as long as it does.
+                del self._tickets[digest]
+                return Asked("elicited", "timeout")
             return Elicit(self._ticket(digest, text).message, ApprovalAnswer)
         with anyio.move_on_after(self.timeout):
             result = await ctx.elicit(text, ApprovalAnswer)

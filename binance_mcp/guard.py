@@ -179,7 +179,8 @@ class Guard:
 
     def _call_digest(self, tool: ToolDef, args: dict[str, Any]) -> str:
         """What an approval is bound to: the tool, its normalised arguments, the policy."""
-        return digest({"tool": tool.name, "args": digest(args), "policy": self.policy.version})
+        given = {k: v for k, v in args.items() if v is not None}
+        return digest({"tool": tool.name, "args": digest(given), "policy": self.policy.version})
 
     async def ask_approval(
         self, tool: ToolDef, args: dict[str, Any], ctx: Any
