@@ -15,7 +15,7 @@ import pytest
 from mcp import Client
 from mcp.types import ElicitRequestParams, ElicitResult
 
-from binance_mcp.approval import Approver, ApprovalAnswer, Asked
+from binance_mcp.approval import ApprovalAnswer, Approver, Asked
 from binance_mcp.approval_queue import ApprovalError, ApprovalQueue
 from binance_mcp.cli import main
 from binance_mcp.paper.runner import PaperExchange
@@ -112,13 +112,23 @@ async def test_no_answer_in_time_places_nothing(
     assert audit_lines(tmp_path)[0]["approval"] == "timeout"
 
 
-async def waiting_id(progress: list[str]) -> str:
-    with anyio.fail_after(5):
-        while not progress:
-            await anyio.sleep(0.05)
-    found = re.search(r"approvals approve ([0-9a-f]+)", progress[0])
-    assert found is not None, progress
-    return found.group(1)
+class Progress:
+    """Progress notifications of one waiting call; the first names its approval request."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.arrived = anyio.Event()
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        self.messages.append(message or "")
+        self.arrived.set()
+
+    async def request_id(self) -> str:
+        with anyio.fail_after(5):
+            await self.arrived.wait()
+        found = re.search(r"approvals approve ([0-9a-f]+)", self.messages[0])
+        assert found is not None, self.messages
+        return found.group(1)
 
 
 def cli(*argv: str) -> tuple[int, str]:
@@ -136,31 +146,27 @@ async def test_queue_waits_for_the_cli(paper: PaperExchange, tmp_path: Path, mod
     request, until a person approves it from a terminal."""
     server = guarded_server(paper, tmp_path, APPROVE_ORDERS, approval_timeout=20.0)
     state = str(tmp_path / "state")
-    progress: list[str] = []
+    progress = Progress()
     results: list[Any] = []
 
-    async def note(done: float, total: float | None, message: str | None) -> None:
-        progress.append(message or "")
+    async with Client(server, mode=mode) as c, anyio.create_task_group() as tg:
 
-    async with Client(server, mode=mode) as c:
-        async with anyio.create_task_group() as tg:
-
-            async def call() -> None:
-                results.append(
-                    await c.call_tool("binance_spot_place_order", BUY_LIMIT, progress_callback=note)
-                )
-
-            tg.start_soon(call)
-            ident = await waiting_id(progress)
-            assert orders_sent(paper) == []  # nothing sent while it waits
-            code, listing = await anyio.to_thread.run_sync(cli, "approvals", "--state-dir", state)
-            assert code == 0
-            assert f"{ident}  binance_spot_place_order  (waiting" in listing
-            assert "    quantity: 0.001 · price: 95000\n    notional: 95\n" in listing
-            code, out = await anyio.to_thread.run_sync(
-                cli, "approvals", "approve", ident, "--state-dir", state
+        async def call() -> None:
+            results.append(
+                await c.call_tool("binance_spot_place_order", BUY_LIMIT, progress_callback=progress)
             )
-            assert code == 0 and f"{ident} approved" in out
+
+        tg.start_soon(call)
+        ident = await progress.request_id()
+        assert orders_sent(paper) == []  # nothing sent while it waits
+        code, listing = await anyio.to_thread.run_sync(cli, "approvals", "--state-dir", state)
+        assert code == 0
+        assert f"{ident}  binance_spot_place_order  (waiting" in listing
+        assert "    quantity: 0.001 · price: 95000\n    notional: 95\n" in listing
+        code, out = await anyio.to_thread.run_sync(
+            cli, "approvals", "approve", ident, "--state-dir", state
+        )
+        assert code == 0 and f"{ident} approved" in out
     assert not results[0].is_error, results[0].content
     assert results[0].structured_content["order"]["status"] == "NEW"
     assert len(orders_sent(paper)) == 1
@@ -173,37 +179,27 @@ async def test_queue_waits_for_the_cli(paper: PaperExchange, tmp_path: Path, mod
 async def test_queue_denial_timeout_and_another_id(paper: PaperExchange, tmp_path: Path) -> None:
     server = guarded_server(paper, tmp_path, APPROVE_ORDERS, approval_timeout=3.0)
     state = str(tmp_path / "state")
-    seen: dict[str, list[str]] = {"first": [], "second": [], "third": []}
+    seen = {"first": Progress(), "second": Progress(), "third": Progress()}
     results: dict[str, Any] = {}
-
-    def note_for(key: str) -> Any:
-        async def note(done: float, total: float | None, message: str | None) -> None:
-            seen[key].append(message or "")
-
-        return note
-
     orders = {
         "first": BUY_LIMIT,
         "second": {**BUY_LIMIT, "price": "94000"},
         "third": {**BUY_LIMIT, "price": "93000"},
     }
-    async with Client(server, mode="legacy") as c:
-        async with anyio.create_task_group() as tg:
-            for key, args in orders.items():
+    async with Client(server, mode="legacy") as c, anyio.create_task_group() as tg:
+        for key, args in orders.items():
 
-                async def call(key: str = key, args: dict[str, Any] = args) -> None:
-                    results[key] = await c.call_tool(
-                        "binance_spot_place_order", args, progress_callback=note_for(key)
-                    )
+            async def call(key: str = key, args: dict[str, Any] = args) -> None:
+                results[key] = await c.call_tool(
+                    "binance_spot_place_order", args, progress_callback=seen[key]
+                )
 
-                tg.start_soon(call)
-            first, second, third = [await waiting_id(seen[k]) for k in orders]
-            # Approving the second does nothing to the first; the third is denied.
-            assert cli("approvals", "approve", second, "--state-dir", state)[0] == 0
-            code, out = cli(
-                "approvals", "deny", third, "--reason", "not today", "--state-dir", state
-            )
-            assert code == 0 and f"{third} denied" in out
+            tg.start_soon(call)
+        first, second, third = [await seen[k].request_id() for k in orders]
+        # Approving the second does nothing to the first; the third is denied.
+        assert cli("approvals", "approve", second, "--state-dir", state)[0] == 0
+        code, out = cli("approvals", "deny", third, "--reason", "not today", "--state-dir", state)
+        assert code == 0 and f"{third} denied" in out
     assert not results["second"].is_error
     assert (
         results["third"]
