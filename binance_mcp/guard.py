@@ -151,7 +151,7 @@ class Guard:
         self.settings = settings
         self.policy = policy
         self.audit = AuditLog(settings.state_dir)
-        self.store = StateStore(settings.state_dir)
+        self.store = StateStore(settings.state_dir, settings.venue)
         self.local = MemoryCounters()
         self.approver = Approver(ApprovalQueue(settings.state_dir), settings.approval_timeout)
 

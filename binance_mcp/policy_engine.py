@@ -14,6 +14,7 @@ from typing import Any, Final, Literal, Protocol
 
 from binance_mcp.policy import Action, Condition, Policy, RateLimit, Rule, tool_arguments
 from binance_mcp.state_store import BudgetHit, OrderSlot, RateHit, StateUnavailable
+from binance_mcp.symbol_rules import dec_str
 from binance_mcp.tools.risk import RiskClass
 
 # Tools that place orders: the ones `max_order_notional` and `daily_notional` concern.
@@ -80,7 +81,8 @@ def decide(
         return Decision("deny", "hide", f"{tool} is hidden by the policy")
     action, where = base_action(policy, tool, risk)
     if action == "deny":
-        return Decision("deny", where, f"{tool} is not allowed ({risk} class)")
+        subject = "this tool" if where.startswith("tools.") else f"the {risk} class"
+        return Decision("deny", where, f"{tool} is not allowed (the policy denies {subject})")
     rules = policy.tools.get(tool)
     used: list[str] = []
     if rules is not None:
@@ -245,7 +247,10 @@ def _limits(
         allowed = limits.symbols.allow
         if allowed is not None and symbol not in allowed:
             return Decision(
-                "deny", "limits.symbols.allow", f"{symbol} is not among {allowed}", tuple(used)
+                "deny",
+                "limits.symbols.allow",
+                f"{symbol} is not among {', '.join(allowed)}",
+                tuple(used),
             )
         denied = limits.symbols.deny
         if denied is not None and symbol in denied:
@@ -264,7 +269,10 @@ def _limits(
                     "futures are reduce-only: only orders that can only shrink a position",
                     tuple(used),
                 )
-    if tool in ORDER_TOOLS and limits.max_order_notional is not None:
+    # The caps on size and leverage limit how much exposure grows; an order that can only shrink
+    # a position lowers risk whatever its size or leverage, so it may always close.
+    reducing = facts.get("reduces_position") is True
+    if tool in ORDER_TOOLS and limits.max_order_notional is not None and not reducing:
         notional = _known(facts, "notional", used, "limits.max_order_notional")
         if isinstance(notional, Decision):
             return notional
@@ -272,10 +280,10 @@ def _limits(
             return Decision(
                 "deny",
                 "limits.max_order_notional",
-                f"order notional {notional} is above {limits.max_order_notional}",
+                f"order notional {dec_str(_decimal(notional))} is above "
+                f"{dec_str(limits.max_order_notional)}",
                 tuple(used),
             )
-    # An order that can only shrink a position lowers risk whatever the leverage: let it close.
     if (
         limits.max_leverage is not None
         and "leverage" in facts

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS calls (key TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS calls_by_key ON calls (key, at);
 CREATE TABLE IF NOT EXISTS orders (
     id TEXT PRIMARY KEY,
+    venue TEXT NOT NULL,
     day TEXT NOT NULL,
     market TEXT NOT NULL,
     notional TEXT NOT NULL,
@@ -173,7 +174,14 @@ class Database:
 
 
 class StateStore(Database):
+    """Counters of one venue: paper orders never spend the live budget, even when both venues
+    share a state dir."""
+
     schema = _SCHEMA
+
+    def __init__(self, state_dir: Path, venue: str) -> None:
+        super().__init__(state_dir)
+        self.venue = venue
 
     def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None:
         """Count one call against every (key, limit) — all or none: a call denied by one limit
@@ -181,16 +189,18 @@ class StateStore(Database):
         now = time.time()
         with self.transaction() as db:
             for key, limit in limits:
+                scoped = f"{self.venue}|{key}"
                 db.execute(
-                    "DELETE FROM calls WHERE key = ? AND at <= ?", (key, now - limit.seconds)
+                    "DELETE FROM calls WHERE key = ? AND at <= ?", (scoped, now - limit.seconds)
                 )
                 count, oldest = db.execute(
-                    "SELECT COUNT(*), MIN(at) FROM calls WHERE key = ?", (key,)
+                    "SELECT COUNT(*), MIN(at) FROM calls WHERE key = ?", (scoped,)
                 ).fetchone()
                 if count >= limit.count:
                     return RateHit(key, limit, max(oldest + limit.seconds - now, 0.0))
             db.executemany(
-                "INSERT INTO calls (key, at) VALUES (?, ?)", [(k, now) for k, _ in limits]
+                "INSERT INTO calls (key, at) VALUES (?, ?)",
+                [(f"{self.venue}|{key}", now) for key, _ in limits],
             )
         return None
 
@@ -209,7 +219,9 @@ class StateStore(Database):
             used = sum(
                 (
                     Decimal(n)
-                    for (n,) in db.execute("SELECT notional FROM orders WHERE day = ?", (day,))
+                    for (n,) in db.execute(
+                        "SELECT notional FROM orders WHERE venue = ? AND day = ?", (self.venue, day)
+                    )
                 ),
                 Decimal(0),
             )
@@ -217,18 +229,18 @@ class StateStore(Database):
             # from that listing; those answered before are in it.
             since = slot.listed_at if slot.listed_at is not None else now
             (in_flight,) = db.execute(
-                "SELECT COUNT(*) FROM orders WHERE market = ? "
+                "SELECT COUNT(*) FROM orders WHERE venue = ? AND market = ? "
                 "AND (state = 'reserved' OR settled_at > ?)",
-                (slot.market, since),
+                (self.venue, slot.market, since),
             ).fetchone()
             hit = budget_denial(slot, used, in_flight)
             if hit is not None:
                 return hit
             ident = uuid.uuid4().hex
             db.execute(
-                "INSERT INTO orders (id, day, market, notional, state, reserved_at) "
-                "VALUES (?, ?, ?, ?, 'reserved', ?)",
-                (ident, day, slot.market, format(slot.notional, "f"), now),
+                "INSERT INTO orders (id, venue, day, market, notional, state, reserved_at) "
+                "VALUES (?, ?, ?, ?, ?, 'reserved', ?)",
+                (ident, self.venue, day, slot.market, format(slot.notional, "f"), now),
             )
         return ident
 
@@ -245,7 +257,9 @@ class StateStore(Database):
 
     def used_today(self) -> Decimal:
         with self.transaction() as db:
-            rows = db.execute("SELECT notional FROM orders WHERE day = ?", (utc_day(),))
+            rows = db.execute(
+                "SELECT notional FROM orders WHERE venue = ? AND day = ?", (self.venue, utc_day())
+            )
             return sum((Decimal(n) for (n,) in rows), Decimal(0))
 
 

@@ -189,15 +189,29 @@ async def test_uncertain_outcome_keeps_the_reservation(tmp_path: Path) -> None:
         tool = ToolDef("binance_spot_place_order", "financial", "", "", fn)
         with pytest.raises(Failed):
             await guard.run(tool, dict(args))
-    store = StateStore(tmp_path)
+    store = StateStore(tmp_path, "paper")
     assert store.used_today() == Decimal("40")
     assert isinstance(store.reserve(_slot("60")), str)
     assert not isinstance(store.reserve(_slot("1")), str)
     store.close()
 
 
+def test_each_venue_has_its_own_budget_and_rates(tmp_path: Path) -> None:
+    from binance_mcp.policy import RateLimit
+
+    live, paper = StateStore(tmp_path, "live"), StateStore(tmp_path, "paper")
+    assert isinstance(paper.reserve(_slot("100")), str)
+    assert isinstance(live.reserve(_slot("100")), str)  # paper spent nothing of live's budget
+    once = [("tool:binance_spot_price", RateLimit(count=1, seconds=60, text="1/minute"))]
+    assert paper.take_calls(once) is None
+    assert live.take_calls(once) is None
+    assert paper.take_calls(once) is not None
+    live.close()
+    paper.close()
+
+
 def test_store_counts_across_connections_and_recovers_stale_reservations(tmp_path: Path) -> None:
-    one, two = StateStore(tmp_path), StateStore(tmp_path)
+    one, two = StateStore(tmp_path, "live"), StateStore(tmp_path, "live")
     first = one.reserve(_slot("60"))
     assert isinstance(first, str)
     hit = two.reserve(_slot("50"))

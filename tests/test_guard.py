@@ -144,8 +144,8 @@ async def test_action_deny_approve_and_dry_run(
             c, "binance_futures_set_margin_type", {"symbol": "BTCUSDT", "marginType": "ISOLATED"}
         )
         assert (
-            "Denied by policy: binance_futures_set_margin_type is not allowed (write class) (classes.write)"
-            in text
+            "Denied by policy: binance_futures_set_margin_type is not allowed "
+            "(the policy denies the write class) (classes.write)" in text
         )
         text = await fails(c, "binance_spot_place_order", BUY_LIMIT)
         # This client cannot elicit and nobody answers in the approvals queue.
@@ -173,8 +173,12 @@ async def test_monitor_mode_records_but_lets_through(paper: PaperExchange, tmp_p
         version: 1
         mode: monitor
         classes: {read: allow, financial: deny}
+        hide: [binance_futures_close_position]
     """)  # fmt: skip
     async with Client(server, mode="legacy") as c:
+        # Nothing is hidden in monitor mode: the call goes through and is recorded.
+        listed = {t.name for t in (await c.list_tools()).tools}
+        assert "binance_futures_close_position" in listed
         await ok(c, "binance_spot_place_order", BUY_LIMIT)
     assert len(orders_sent(paper)) == 1
     line = audit_lines(tmp_path)[-1]

@@ -33,7 +33,9 @@ def build_tools(policy: Policy) -> list[Tool]:
 
     tools = []
     for t in all_tools():
-        if policy.hidden(t.name):
+        # In monitor mode nothing is hidden: calls go through and are recorded as they would
+        # have been decided.
+        if policy.mode == "enforce" and policy.hidden(t.name):
             continue
         built = Tool.from_function(
             guarded(t),
