@@ -104,6 +104,10 @@ class ExchangeUnreachable(ToolFailure):
         self.sent = sent
 
 
+class MissingKeys(ToolFailure):
+    """A signed call without API keys: refused before anything is sent."""
+
+
 class HostBanned(ToolFailure):
     """The venue host banned this IP (HTTP 418); nothing is sent to it until `until`."""
 

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from binance_mcp.config import RetryPolicy
-from binance_mcp.errors import ExchangeError, ExchangeUnreachable, HostBanned, ToolFailure
+from binance_mcp.errors import (
+    ExchangeError,
+    ExchangeUnreachable,
+    HostBanned,
+    MissingKeys,
+    ToolFailure,
+)
 from binance_mcp.limits import HostGates, retry_after
 from binance_mcp.venues import Endpoints
 
@@ -225,6 +231,13 @@ def as_failure(exc: BaseException, endpoints: Endpoints) -> ToolFailure | None:
         return ExchangeUnreachable(f"timed out waiting for {where}; try again later")
     if isinstance(exc, aiohttp.ClientError):
         return ExchangeUnreachable(f"HTTP request to {where} failed ({type(exc).__name__})")
+    if isinstance(exc, AssertionError):
+        # python-binance asserts that a key and secret are set before signing.
+        return MissingKeys(
+            f"this call needs API keys and none are set for {where}: set BINANCE_API_KEY and "
+            "BINANCE_API_SECRET in the server's environment (market data works without them); "
+            "nothing was sent"
+        )
     return None
 
 

@@ -21,7 +21,7 @@ from binance_mcp.policy_engine import Unknown
 Venue = Callable[[], Awaitable[Exchange]]
 
 _SPOT_LIMIT_PRICED = frozenset({"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
-_SPOT_STOP_PRICED = frozenset({"STOP_LOSS", "TAKE_PROFIT"})
+_SPOT_TRIGGERED = frozenset({"STOP_LOSS", "TAKE_PROFIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
 
 
 def market_of(tool: str, args: dict[str, Any]) -> str | None:
@@ -86,31 +86,35 @@ async def _guarded(compute: Any, name: str) -> Any:
 
 
 async def _notional(tool: str, args: dict[str, Any], venue: Venue) -> Decimal | None:
-    if tool == "binance_spot_place_order":
-        if args.get("quoteOrderQty") is not None:
-            return Decimal(args["quoteOrderQty"])
-        quantity = args.get("quantity")
-        if quantity is None:
+    """What the order can trade, in the quote asset. A price in the arguments bounds a BUY, but
+    not a SELL: a sell limit under the market fills at the market, so a SELL is valued at the
+    highest of its prices and the current one."""
+    if tool not in ("binance_spot_place_order", "binance_futures_place_order"):
+        return None
+    spot = tool == "binance_spot_place_order"
+    if spot and args.get("quoteOrderQty") is not None:
+        return Decimal(args["quoteOrderQty"])
+    quantity = args.get("quantity")
+    if quantity is None:
+        if spot or not args.get("closePosition"):
             raise Unknown("notional", "the order has no quantity")
-        kind = args.get("type")
-        if kind in _SPOT_LIMIT_PRICED and args.get("price") is not None:
-            return Decimal(quantity) * Decimal(args["price"])
-        if kind in _SPOT_STOP_PRICED and args.get("stopPrice") is not None:
-            return Decimal(quantity) * Decimal(args["stopPrice"])
-        ticker = await (await venue()).read("get_symbol_ticker", symbol=args["symbol"])
-        return Decimal(quantity) * Decimal(ticker["price"])
-    if tool == "binance_futures_place_order":
-        quantity = args.get("quantity")
-        if quantity is None:
-            if not args.get("closePosition"):
-                raise Unknown("notional", "the order has no quantity")
-            quantity = await _position_size(await venue(), args["symbol"])
-        price = args.get("price") or args.get("stopPrice")
-        if price is None:
-            ex = await venue()
-            price = (await ex.read("futures_mark_price", symbol=args["symbol"]))["markPrice"]
-        return Decimal(quantity) * Decimal(price)
-    return None
+        quantity = await _position_size(await venue(), args["symbol"])
+    kind = args.get("type")
+    prices = []
+    if args.get("price") is not None and (not spot or kind in _SPOT_LIMIT_PRICED):
+        prices.append(Decimal(args["price"]))
+    if args.get("stopPrice") is not None and (not spot or kind in _SPOT_TRIGGERED):
+        prices.append(Decimal(args["stopPrice"]))
+    if not prices or args.get("side") == "SELL":
+        prices.append(await _current_price(tool, args["symbol"], venue))
+    return Decimal(quantity) * max(prices)
+
+
+async def _current_price(tool: str, symbol: str, venue: Venue) -> Decimal:
+    ex = await venue()
+    if tool == "binance_spot_place_order":
+        return Decimal((await ex.read("get_symbol_ticker", symbol=symbol))["price"])
+    return Decimal((await ex.read("futures_mark_price", symbol=symbol))["markPrice"])
 
 
 async def _open_orders(tool: str, venue: Venue) -> tuple[int, float]:

@@ -219,6 +219,7 @@ class Guard:
     async def run(self, tool: ToolDef, kwargs: dict[str, Any]) -> Any:
         started = time.perf_counter()
         policy = self.policy.current()
+        version = self.policy.version
         ctx = kwargs.get("ctx")
         injected = kwargs.pop("approval", NOT_NEEDED)
         args = {k: v for k, v in kwargs.items() if k != "ctx"}
@@ -253,6 +254,10 @@ class Guard:
                         f"Denied by policy: approval required ({decision.rule}: "
                         f"{decision.reason}), and {verdict.reason}"
                     )
+                # A person may take a while: a halt or a policy edit meanwhile wins.
+                changed = self._changed_while_waiting(tool, version)
+                if changed is not None:
+                    raise ToolError(f"Denied by policy: {changed}; nothing was sent")
                 # Approved: what the policy does next (a dry run stays a dry run).
                 base, _ = base_action(policy, tool.name, tool.risk)
                 action = "dry_run" if base == "dry_run" else "allow"
@@ -274,6 +279,15 @@ class Guard:
                 record[key] = getattr(order, key)
         self._finish(record, started)
         return result
+
+    def _changed_while_waiting(self, tool: ToolDef, version: str) -> str | None:
+        reason = self.halted()
+        if reason is not None and tool.risk in ("write", "financial"):
+            return f"trading was halted while the approval was pending: {reason}"
+        self.policy.current()
+        if self.policy.version != version:
+            return "the policy changed while the approval was pending; call again"
+        return None
 
     async def _approval(
         self,

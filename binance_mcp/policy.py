@@ -208,6 +208,10 @@ def load_policy(path: Path) -> Policy:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(source, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError(
+            source, [f"not UTF-8 text (byte {exc.start}): save the policy as UTF-8"]
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

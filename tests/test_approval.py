@@ -255,3 +255,34 @@ def test_an_elicited_approval_is_single_use_and_bound(tmp_path: Path) -> None:
         is None
     )
     assert json.dumps(ticket.message)
+
+
+async def test_a_halt_while_waiting_wins_over_the_approval(
+    paper: PaperExchange, tmp_path: Path
+) -> None:
+    server = guarded_server(paper, tmp_path, APPROVE_ORDERS, approval_timeout=20.0)
+    state = str(tmp_path / "state")
+    progress = Progress()
+    results: list[Any] = []
+    async with Client(server, mode="legacy") as c, anyio.create_task_group() as tg:
+
+        async def call() -> None:
+            results.append(
+                await c.call_tool("binance_spot_place_order", BUY_LIMIT, progress_callback=progress)
+            )
+
+        tg.start_soon(call)
+        ident = await progress.request_id()
+        assert cli("halt", "--reason", "desk closed", "--state-dir", state)[0] == 0
+        assert cli("approvals", "approve", ident, "--state-dir", state)[0] == 0
+    assert results[0].is_error
+    assert (
+        results[0]
+        .content[0]
+        .text.endswith(
+            "Denied by policy: trading was halted while the approval was pending: halted with "
+            "`binance-mcp halt`: desk closed; "
+            "nothing was sent"
+        )
+    )
+    assert orders_sent(paper) == []

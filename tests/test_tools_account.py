@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +12,8 @@ from mcp import Client
 
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.runner import PaperExchange
-from tests.mcp_fixtures import ok
+from binance_mcp.server import build_server
+from tests.mcp_fixtures import fails, ok, paper_settings
 from tests.paper_fixtures import binance_client
 
 pytestmark = pytest.mark.anyio
@@ -85,3 +88,18 @@ async def test_account_status_reports_the_venue(
         assert degraded["futures"]["reachable"] is False
         assert "HTTP 503" in degraded["futures"]["error"]
         assert degraded["spot"]["reachable"] is True
+
+
+async def test_signed_calls_without_keys_say_what_to_set(
+    paper: PaperExchange, tmp_path: Path, mode: Any
+) -> None:
+    settings = replace(paper_settings(paper, tmp_path / "state"), api_key=None, api_secret=None)
+    async with Client(build_server(settings), mode=mode) as c:
+        text = await fails(c, "binance_spot_balances")
+        assert "this call needs API keys and none are set" in text
+        assert "set BINANCE_API_KEY and BINANCE_API_SECRET" in text
+        order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.001",
+                 "price": "95000"}  # fmt: skip
+        assert "needs API keys" in await fails(c, "binance_spot_place_order", order)
+        await ok(c, "binance_spot_price", {"symbol": "BTCUSDT"})  # market data still works
+    assert not [r for r in paper.state.requests if r["method"] == "POST"]
