@@ -57,14 +57,28 @@ class AuditLog:
         self._file: TextIO | None = None
         self._lock = threading.Lock()
 
+    def _open(self) -> TextIO:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        return self._file
+
+    def problem(self) -> str | None:
+        """Why the log cannot be written, or None: checked before a write or order is sent, so
+        that nothing goes out unrecorded."""
+        with self._lock:
+            try:
+                self._open()
+            except OSError as exc:
+                return f"{self.path}: {exc.strerror or type(exc).__name__}"
+        return None
+
     def write(self, record: dict[str, Any]) -> None:
         line = json.dumps({k: _plain(v) for k, v in record.items()}, default=str)
         with self._lock:
-            if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(line + "\n")
-            self._file.flush()
+            file = self._open()
+            file.write(line + "\n")
+            file.flush()
 
     def close(self) -> None:
         with self._lock:

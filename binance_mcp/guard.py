@@ -14,6 +14,7 @@ import logging
 import time
 import typing
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ from binance_mcp.state_store import (
     StateStore,
     StateUnavailable,
 )
+from binance_mcp.symbol_rules import dec_str
 from binance_mcp.tools.declare import ToolDef, ToolFn
 from binance_mcp.tools.risk import RiskClass
 
@@ -168,6 +170,10 @@ class Guard:
     def halted(self) -> str | None:
         return halted(self.settings.state_dir)
 
+    def _halted(self, tool: ToolDef) -> str | None:
+        # The kill switch concerns writes and orders only: reads and cancels skip the file.
+        return self.halted() if tool.risk in ("write", "financial") else None
+
     async def _facts(
         self, tool: ToolDef, args: dict[str, Any], policy: Policy, ctx: Any
     ) -> dict[str, Any]:
@@ -192,7 +198,7 @@ class Guard:
             return NOT_NEEDED
         args = {k: v for k, v in args.items() if v is not None}
         facts = await self._facts(tool, args, policy, ctx)
-        decision = decide(policy, tool.name, tool.risk, facts, halted=self.halted())
+        decision = decide(policy, tool.name, tool.risk, facts, halted=self._halted(tool))
         if decision.action != "approve":
             return NOT_NEEDED
         text = await self._describe(tool, args, facts, decision, ctx)
@@ -226,7 +232,7 @@ class Guard:
         facts = await self._facts(tool, args, policy, ctx)
         counters = CallCounters(self.store, self.local, tool.risk)
         decision = decide(
-            policy, tool.name, tool.risk, facts, halted=self.halted(), counters=counters
+            policy, tool.name, tool.risk, facts, halted=self._halted(tool), counters=counters
         )
         record: dict[str, Any] = {
             "time": utc_now(),
@@ -240,12 +246,20 @@ class Guard:
             "digest": digest(args),
         }
         if "notional" in facts and not isinstance(facts["notional"], Exception):
-            record["notional"] = facts["notional"]
+            notional = facts["notional"]
+            record["notional"] = dec_str(notional) if isinstance(notional, Decimal) else notional
         enforce = policy.mode == "enforce" or decision.rule == "kill switch"
         if not enforce and decision.action != "allow":
             record["mode"] = "monitor"
         action = decision.action if enforce else "allow"
         try:
+            if tool.risk != "read" and action != "deny":
+                problem = self.audit.problem()
+                if problem is not None:
+                    raise ToolError(
+                        f"Denied by policy: the audit log cannot be written ({problem}); "
+                        "nothing was sent"
+                    )
             if action == "approve":
                 verdict = await self._approval(tool, args, facts, decision, injected, ctx)
                 record["approval"] = verdict.how
@@ -310,7 +324,12 @@ class Guard:
 
     def _finish(self, record: dict[str, Any], started: float) -> None:
         record["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
-        self.audit.write(record)
+        try:
+            self.audit.write(record)
+        except OSError as exc:
+            # The call has happened: its result must reach the agent (an error would invite
+            # a second order). The record goes to stderr instead.
+            log.error("audit log %s not written (%s): %s", self.audit.path, exc, record)
 
     async def _carry_out(
         self, tool: ToolDef, kwargs: dict[str, Any], decision: Decision, action: str

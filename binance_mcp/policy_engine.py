@@ -344,13 +344,25 @@ def _decimal(value: Any) -> Decimal:
     return number
 
 
+@lru_cache(maxsize=4096)
+def _number(text: str) -> Decimal | None:
+    """The finite decimal a string spells, or None. Cached: a policy compares the same symbols
+    and values on every call, and a failed parse costs two exceptions."""
+    try:
+        number = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b or (isinstance(a, str) and a.lower() == str(b).lower())
-    try:
-        return _decimal(a) == _decimal(b)
-    except _Incomparable:
-        return str(a).strip().casefold() == str(b).strip().casefold()
+    x = a if isinstance(a, Decimal) else _number(str(a))
+    y = b if isinstance(b, Decimal) else _number(str(b))
+    if x is not None and y is not None and x.is_finite() and y.is_finite():
+        return x == y
+    return str(a).strip().casefold() == str(b).strip().casefold()
 
 
 @lru_cache(maxsize=256)

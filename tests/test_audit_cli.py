@@ -102,7 +102,7 @@ def test_one_aligned_line_per_call(
     assert "  deny     binance_spot_place_order  " in denied
     assert "BTCUSDT BUY LIMIT 0.01 @ 50000" in denied
     assert "notional 500" in denied
-    assert denied.endswith("limits.max_order_notional: order notional 500.00 is above 10")
+    assert denied.endswith("limits.max_order_notional: order notional 500 is above 10")
     assert " ok " not in denied  # nothing ran, so no outcome or latency
     assert "BTCUSDT BUY LIMIT 0.0001 @ 50000" in placed
     assert f"ok order {order_id}  " in placed and placed.endswith(" ms")
@@ -188,7 +188,7 @@ def test_json_prints_the_records_as_stored(
     assert [json.loads(line) for line in lines] == records(state_dir)
     lines, _ = audit(capsys, state_dir, "--json", "--decision", "deny")
     assert lines == [stored[2]]
-    assert json.loads(lines[0])["notional"] == "500.00"
+    assert json.loads(lines[0])["notional"] == "500"
 
 
 def test_malformed_lines_are_skipped_and_counted(
