@@ -90,6 +90,10 @@ async def run_phase(calls: Sequence[Callable[[], Awaitable[Any]]], seconds: floa
         else:
             phase.full_gcs.append(time.perf_counter() - gc_started)
 
+    # As `binance-mcp serve` does once started (cli.py): what exists now lives for the whole
+    # run, so full collections need not walk it again.
+    gc.collect()
+    gc.freeze()
     monitor = asyncio.create_task(_monitor(phase.lags, stop))
     gc.callbacks.append(on_gc)
     started = time.perf_counter()
