@@ -227,14 +227,16 @@ NEAR_SYMBOL = st.sampled_from(
     ["BTCUSDT", "BTCUSDT", "BTCUSDT", "btcusdt", " BTCUSDT", "ETHUSDT", "BNBUSDT",
      "ＢＴＣＵＳＤＴ", "\u0412TCUSDT", "BTC\u200bUSDT"]
 )  # fmt: skip
+# Hypothesis leans towards the first values of a list: the sizes and prices most likely to
+# meet a limit come first. Around 200 / 97000 = 0.00206 at the market...
 NEAR_QTY = st.sampled_from(
-    ["0.0001", "0.001", "0.002", "0.00206", "0.0021", "0.003", "0.01", "1e-3", "2E-3", 0.002,
+    ["0.003", "0.0021", "0.002", "0.00206", "0.0001", "0.001", "0.01", "1e-3", "2E-3", 0.002,
      "0.00200", "0.05", "1"]
 )  # fmt: skip
-# Around the market (~97000), and far under it: a SELL there fills at the market.
+# ...and far under it: a SELL there fills at the market, not at its price.
 NEAR_PRICE = st.sampled_from(
-    ["90000", "95000", "96500", "97000", "97500", "99000", "100000", 96000.5, "9.7e4",
-     "94999.99", "20000", "20000", "50000", "92200"]
+    ["20000", "97000", "50000", "95000", "92200", "96500", "97500", "99000", "100000",
+     96000.5, "9.7e4", "94999.99", "90000"]
 )  # fmt: skip
 NEAR_QUOTE = st.sampled_from(["10", "150", "199.99", "200", "200.01", "250", 201, "2E2", "5"])
 
@@ -327,10 +329,12 @@ def _decimal(value: Any) -> Decimal:
 
 
 def notional_floor(paper: PaperExchange, request: dict[str, Any]) -> Decimal | None:
-    """A lower bound of the order's notional as the guard values it (SPEC §4.3): the quote
-    amount; else the quantity at the highest of its prices, and at the current price when it
-    has none or is a SELL (a sell limit under the market fills at the market). None for an
-    order that can only shrink a position (no size cap applies)."""
+    """The least an order that reached the exchange can trade, in the quote asset, by SPEC
+    §4.3 (quantity x price; x the current price without one; quoteOrderQty as given) and by
+    what Binance does with it: a BUY never pays more than its limit price, a SELL never gets
+    less (so a SELL limit under the market trades at the market, and a SELL stop at about its
+    trigger). The policy's cap must hold for it. None for an order that can only shrink a
+    position (no size cap applies to those)."""
     p = request["params"]
     if "true" in (p.get("closePosition"), p.get("reduceOnly")) or (
         p.get("positionSide"),
@@ -339,16 +343,19 @@ def notional_floor(paper: PaperExchange, request: dict[str, Any]) -> Decimal | N
         return None
     if "quoteOrderQty" in p:
         return _decimal(p["quoteOrderQty"])
-    prices = [_decimal(p[k]) for k in ("price", "stopPrice", "triggerPrice") if k in p]
-    if not prices or p.get("side") == "SELL":
-        symbol = p["symbol"]
-        spot = request["path"].startswith("/api/")
-        current = (
-            paper.state.walk.prices[symbol] if spot else paper.state.futures_market.mark(symbol)
-        )
-        # The walk is frozen: only fills move the book, not the last or mark price by much.
-        prices.append(current * Decimal("0.98"))
-    return _decimal(p["quantity"]) * max(prices)
+    symbol, spot = p["symbol"], request["path"].startswith("/api/")
+    # The walk is frozen: only fills move the book, and not by much.
+    current = paper.state.walk.prices[symbol] if spot else paper.state.futures_market.mark(symbol)
+    current *= Decimal("0.98")
+    price = _decimal(p["price"]) if "price" in p else None
+    stop = next((_decimal(p[k]) for k in ("stopPrice", "triggerPrice") if k in p), None)
+    if p.get("side") == "BUY":
+        reference = price or stop or current
+    elif stop is not None:
+        reference = max(price or Decimal(0), stop * Decimal("0.98"))
+    else:
+        reference = max(price or Decimal(0), current)
+    return _decimal(p["quantity"]) * reference
 
 
 def check_call(

@@ -209,3 +209,18 @@ def test_readme_tool_table_matches_the_server() -> None:
     table = readme.split(start, 1)[1].split(end, 1)[0]
     expected = render_tool_table()
     assert table == expected, "README tool table is stale; replace it with:\n" + expected
+
+
+def test_output_schemas_read_from_annotations_match_pydantic() -> None:
+    """The published output schemas are read from the result models' annotations (start-up
+    cost); they must be what cutting pydantic's full schema down gives."""
+    import typing
+
+    from pydantic import TypeAdapter
+
+    from binance_mcp.tools import all_tools
+    from binance_mcp.tools.schemas import shallow, shallow_model
+
+    for t in all_tools():
+        model = typing.get_type_hints(t.fn)["return"]
+        assert shallow_model(model) == shallow(TypeAdapter(model).json_schema()), t.name

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver.tools import Tool
+from pydantic import BaseModel
 
 from binance_mcp.tools.declare import DECLARED, ToolDef
 from binance_mcp.tools.risk import ANNOTATIONS
-from binance_mcp.tools.schemas import compact, merge_any_of, shallow
+from binance_mcp.tools.schemas import compact, merge_any_of, shallow_model
 
 if TYPE_CHECKING:
     from binance_mcp.policy import Policy
@@ -37,16 +38,20 @@ def build_tools(policy: Policy) -> list[Tool]:
         # have been decided.
         if policy.mode == "enforce" and policy.hidden(t.name):
             continue
+        fn = guarded(t)
+        # Without structured_output the SDK skips generating the full output schema; the model
+        # and its shallow schema are set here (FuncMetadata reads both at every call).
         built = Tool.from_function(
-            guarded(t),
+            fn,
             name=t.name,
             description=t.description,
             annotations=ANNOTATIONS[t.risk],
-            structured_output=True,
+            structured_output=False,
         )
         built.parameters = merge_any_of(compact(built.parameters, optional_is_absent=True))
-        output = built.fn_metadata.output_schema
-        assert output is not None, f"{t.name} has no output model"
-        built.fn_metadata.output_schema = shallow(output)
+        result = fn.__annotations__["return"]
+        assert isinstance(result, type) and issubclass(result, BaseModel), t.name
+        built.fn_metadata.output_model = result
+        built.fn_metadata.output_schema = shallow_model(result)
         tools.append(built)
     return tools
