@@ -282,7 +282,7 @@ def near_order(draw: st.DrawFn, tool: str) -> dict[str, Any]:
     kind = draw(st.sampled_from(sorted(shapes)))
     args: dict[str, Any] = {
         "symbol": draw(NEAR_SYMBOL),
-        "side": draw(st.sampled_from(["BUY", "SELL", "buy", "sell"])),
+        "side": draw(st.sampled_from(["SELL", "BUY", "sell", "buy"])),
         "type": kind,
     }
     for part in shapes[kind]:
