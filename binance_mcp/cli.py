@@ -1,5 +1,7 @@
-"""The `binance-mcp` command: `serve` (the default, the stdio MCP server) and `paper` (the paper
-exchange on its own). Errors in the configuration end in one line on stderr and exit code 2.
+"""The `binance-mcp` command: `serve` (the default, the stdio MCP server), `paper` (the paper
+exchange on its own), and the guard's side — `policy check|explain|test`, `tools`, `halt`,
+`resume`, `approvals`, `audit`. Errors in the configuration end in one line on stderr and exit
+code 2.
 
 Heavy imports (the MCP SDK, python-binance, the paper exchange) happen inside the subcommand
 that needs them, so `--help` and `--version` stay instant.
