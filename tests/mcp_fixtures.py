@@ -61,20 +61,24 @@ def stdio_server(paper: PaperExchange, state_dir: Path, policy: Path = ALLOW_ALL
     from mcp import StdioServerParameters
 
     return StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "binance_mcp"],
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", str(state_dir)),
-            "BINANCE_MCP_STATE_DIR": str(state_dir),
-            "BINANCE_MCP_VENUE": "paper",
-            "BINANCE_MCP_SPOT_URL": paper.spot_url,
-            "BINANCE_MCP_FUTURES_URL": paper.futures_url,
-            "BINANCE_API_KEY": paper.config.api_key,
-            "BINANCE_API_SECRET": paper.config.api_secret,
-            "BINANCE_MCP_POLICY": str(policy),
-        },
+        command=sys.executable, args=["-m", "binance_mcp"], env=server_env(paper, state_dir, policy)
     )
+
+
+def server_env(paper: PaperExchange, state_dir: Path, policy: Path, **extra: str) -> dict[str, str]:
+    """What an MCP host passes: a minimal environment plus the server's settings."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(state_dir)),
+        "BINANCE_MCP_STATE_DIR": str(state_dir),
+        "BINANCE_MCP_VENUE": "paper",
+        "BINANCE_MCP_SPOT_URL": paper.spot_url,
+        "BINANCE_MCP_FUTURES_URL": paper.futures_url,
+        "BINANCE_API_KEY": paper.config.api_key,
+        "BINANCE_API_SECRET": paper.config.api_secret,
+        "BINANCE_MCP_POLICY": str(policy),
+        **extra,
+    }
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ stdout must be one JSON-RPC 2.0 message. The logs go to stderr."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import IO, Any
 
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.runner import PaperExchange
+from tests.mcp_fixtures import server_env
 
 PROTOCOL = "2025-11-25"
 WAIT = 30.0
@@ -30,22 +30,6 @@ POLICY = """version: 1
 classes: {read: allow, write: allow, financial: allow, destructive: approve}
 limits: {symbols: {allow: [BTCUSDT]}}
 """
-
-
-def server_env(paper: PaperExchange, state_dir: Path, policy: Path, **extra: str) -> dict[str, str]:
-    """What an MCP host passes: a minimal environment plus the server's settings."""
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", str(state_dir)),
-        "BINANCE_MCP_STATE_DIR": str(state_dir),
-        "BINANCE_MCP_VENUE": "paper",
-        "BINANCE_MCP_SPOT_URL": paper.spot_url,
-        "BINANCE_MCP_FUTURES_URL": paper.futures_url,
-        "BINANCE_API_KEY": paper.config.api_key,
-        "BINANCE_API_SECRET": paper.config.api_secret,
-        "BINANCE_MCP_POLICY": str(policy),
-        **extra,
-    }
 
 
 class RawServer:
