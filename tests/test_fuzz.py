@@ -10,8 +10,8 @@ Runs: by default a bounded, derandomized profile (`binance-mcp-quick`: 10 sessio
 tool, 20 trading sessions; ~12 s on 2 cores). Longer, random runs, with shrinking and without
 the suite's per-test timeout:
 
-    HYPOTHESIS_PROFILE=long python -m pytest tests/test_fuzz.py           # ~7 min
-    HYPOTHESIS_PROFILE=long-nightly python -m pytest tests/test_fuzz.py   # ~1 h
+    HYPOTHESIS_PROFILE=long python -m pytest tests/test_fuzz.py           # ~3 min
+    HYPOTHESIS_PROFILE=long-nightly python -m pytest tests/test_fuzz.py   # ~30 min
 
 Any other registered hypothesis profile may be named the same way.
 """
