@@ -247,3 +247,14 @@ def test_walk_runs_by_itself(tmp_path: Path) -> None:
         assert ex.state.walk.steps >= 3
     saved = json.loads((tmp_path / "paper-account.json").read_text())
     assert saved["walk_steps"] >= 3
+
+
+def test_a_ban_says_how_long_is_left() -> None:
+    from binance_mcp.paper.errors import BinanceError
+    from binance_mcp.paper.weights import WeightMeter
+
+    meter = WeightMeter(limit=10, banned_until_ms=100_000)
+    with pytest.raises(BinanceError) as raised:
+        meter.charge(1, now_ms=98_500)
+    assert raised.value.status == 418
+    assert raised.value.headers["Retry-After"] == "2"

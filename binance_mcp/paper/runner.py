@@ -114,7 +114,8 @@ class PaperExchange:
             self.state.save()
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
+        # Stopping twice (a test's finally after an explicit stop) is a no-op.
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(10)

@@ -22,7 +22,7 @@ class WeightMeter:
         """Counts `weight` towards this minute and returns the minute's total, or raises the
         429/418 Binance would send."""
         if now_ms < self.banned_until_ms:
-            raise self._banned()
+            raise self._banned(now_ms)
         minute = now_ms // 60_000
         if minute != self.minute:
             self.minute, self.used = minute, 0
@@ -31,7 +31,7 @@ class WeightMeter:
             retry_after = max(1, 60 - (now_ms // 1000) % 60)
             if self.used > self.limit * 2:
                 self.banned_until_ms = now_ms + BAN_SECONDS * 1000
-                raise self._banned()
+                raise self._banned(now_ms)
             raise BinanceError(
                 -1003,
                 f"Too much request weight used; current limit is {self.limit} request weight "
@@ -42,11 +42,13 @@ class WeightMeter:
             )
         return self.used
 
-    def _banned(self) -> BinanceError:
+    def _banned(self, now_ms: int) -> BinanceError:
+        # As Binance does: the time left of the ban, not its full length.
+        left = max(1, -(-(self.banned_until_ms - now_ms) // 1000))
         return BinanceError(
             -1003,
             f"Way too much request weight used; IP banned until {self.banned_until_ms}. "
             "Please use WebSocket Streams for live updates to avoid bans.",
             status=418,
-            headers={"Retry-After": str(BAN_SECONDS)},
+            headers={"Retry-After": str(left)},
         )
