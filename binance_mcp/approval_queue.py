@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from binance_mcp.state_store import Database
@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS approvals (
     pid INTEGER NOT NULL
 );
 """
+# The columns of a `Request`, in its field order.
+_SELECT: Final = "SELECT id, digest, tool, summary, created, expires, status, reason FROM approvals"
 # Decided and expired requests are kept this long for `binance-mcp approvals` to show.
 _KEEP_S: Final = 86400.0
 
@@ -72,22 +74,10 @@ class ApprovalQueue(Database):
             )
         return ident
 
-    def get(self, ident: str) -> Request | None:
-        with self.transaction() as db:
-            row = db.execute(
-                "SELECT id, digest, tool, summary, created, expires, status, reason "
-                "FROM approvals WHERE id = ?",
-                (ident,),
-            ).fetchone()
-        return Request(*row) if row is not None else None
-
     def listing(self, everything: bool = False) -> list[Request]:
         now = time.time()
         with self.transaction() as db:
-            rows = db.execute(
-                "SELECT id, digest, tool, summary, created, expires, status, reason "
-                "FROM approvals ORDER BY created"
-            ).fetchall()
+            rows = db.execute(f"{_SELECT} ORDER BY created").fetchall()
         found = [Request(*row) for row in rows]
         if everything:
             return found
@@ -99,8 +89,7 @@ class ApprovalQueue(Database):
         now = time.time()
         with self.transaction() as db:
             row = db.execute(
-                "SELECT id, digest, tool, summary, created, expires, status, reason "
-                "FROM approvals WHERE id = ?",
+                f"{_SELECT} WHERE id = ?",
                 (ident,),
             ).fetchone()
             if row is None:
@@ -113,11 +102,11 @@ class ApprovalQueue(Database):
             if request.expired(now):
                 db.execute("UPDATE approvals SET status = 'expired' WHERE id = ?", (ident,))
                 raise ApprovalError(f"request {ident} has expired; the call was denied")
-            status = "approved" if approve else "denied"
+            status: Status = "approved" if approve else "denied"
             db.execute(
                 "UPDATE approvals SET status = ?, reason = ? WHERE id = ?", (status, reason, ident)
             )
-        return Request(**{**request.__dict__, "status": status, "reason": reason})
+        return replace(request, status=status, reason=reason)
 
     def settle(self, ident: str, digest: str) -> Request | None:
         """The waiting call's look at its request: once approved or denied, the request is used
@@ -126,8 +115,7 @@ class ApprovalQueue(Database):
         now = time.time()
         with self.transaction() as db:
             row = db.execute(
-                "SELECT id, digest, tool, summary, created, expires, status, reason "
-                "FROM approvals WHERE id = ? AND digest = ?",
+                f"{_SELECT} WHERE id = ? AND digest = ?",
                 (ident, digest),
             ).fetchone()
             if row is None:
@@ -137,7 +125,7 @@ class ApprovalQueue(Database):
                 if not request.expired(now):
                     return None
                 db.execute("UPDATE approvals SET status = 'expired' WHERE id = ?", (ident,))
-                return Request(**{**request.__dict__, "status": "expired"})
+                return replace(request, status="expired")
             db.execute("UPDATE approvals SET status = 'used' WHERE id = ?", (ident,))
         return request
 

@@ -192,8 +192,9 @@ class Guard:
         self, tool: ToolDef, args: dict[str, Any], ctx: Any
     ) -> Asked | Elicit[Any]:
         """Run by the approval resolver before the tool body: asks a person when this call will
-        need approval. Counts nothing; the body decides again, with the counters."""
-        policy = self.policy.current()
+        need approval. Counts nothing; the body decides again, with the counters (and re-reads
+        a changed policy file: one stat per call is enough)."""
+        policy = self.policy.policy
         if policy.mode != "enforce" or not may_need_approval(policy, tool.name, tool.risk):
             return NOT_NEEDED
         args = {k: v for k, v in args.items() if v is not None}

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from binance_mcp import halt as kill_switch
+
+
+def print_errors(where: str, errors: Sequence[str]) -> int:
+    """Every error, one per line under its source, on stderr; the exit code for them."""
+    sys.stderr.write(f"{where}: {len(errors)} error(s)\n")
+    for error in errors:
+        sys.stderr.write(f"  {error}\n")
+    return 1
 
 
 def policy_check(path: Path) -> int:
@@ -17,10 +26,7 @@ def policy_check(path: Path) -> int:
     try:
         policy = load_policy(path)
     except PolicyError as exc:
-        sys.stderr.write(f"{path}: {len(exc.errors)} error(s)\n")
-        for error in exc.errors:
-            sys.stderr.write(f"  {error}\n")
-        return 1
+        return print_errors(str(path), exc.errors)
     hidden = "all" if "*" in policy.hide else len(policy.hide)
     sys.stdout.write(
         f"{path}: ok (mode {policy.mode}, default {policy.default}, {len(policy.tools)} tool "

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from binance_mcp.exchange import Exchange
 from binance_mcp.facts import base_facts, derive
+from binance_mcp.guard_commands import print_errors
 from binance_mcp.policy import Policy, PolicyError, load_policy
 from binance_mcp.policy_engine import (
     ORDER_TOOLS,
@@ -134,11 +135,11 @@ def explain(
         given = dict(_fact(pair) for pair in fact_pairs)
         decision, facts = evaluate(policy, tool, args, given, venue=venue, halted=halted)
     except PolicyError as exc:
-        return _errors(str(path), exc.errors)
+        return print_errors(str(path), exc.errors)
     except json.JSONDecodeError as exc:
-        return _errors("--args", [f"not valid JSON ({exc.msg} at column {exc.colno})"])
+        return print_errors("--args", [f"not valid JSON ({exc.msg} at column {exc.colno})"])
     except CallError as exc:
-        return _errors("call", [str(exc)])
+        return print_errors("call", [str(exc)])
     out = sys.stdout
     out.write(f"decision: {decision.action}\n")
     out.write(f"rule:     {decision.rule}\n")
@@ -164,13 +165,6 @@ def _fact(pair: str) -> tuple[str, Any]:
     if text.lower() in ("true", "false"):
         return name.strip(), text.lower() == "true"
     return name.strip(), text
-
-
-def _errors(where: str, errors: list[str]) -> int:
-    sys.stderr.write(f"{where}: {len(errors)} error(s)\n")
-    for error in errors:
-        sys.stderr.write(f"  {error}\n")
-    return 1
 
 
 # --- policy test -------------------------------------------------------------------------------
@@ -258,7 +252,7 @@ def test_cases(policy_path: Path, cases_path: Path) -> int:
         policy = load_policy(policy_path)
         cases = load_cases(cases_path)
     except PolicyError as exc:
-        return _errors(exc.source, exc.errors)
+        return print_errors(exc.source, exc.errors)
     failed = 0
     for i, case in enumerate(cases):
         label = case.name or f"{case.tool} #{i + 1}"
@@ -282,7 +276,7 @@ def tools_table(path: Path | None) -> int:
     try:
         policy = DEFAULT_POLICY if path is None else load_policy(path)
     except PolicyError as exc:
-        return _errors(str(path), exc.errors)
+        return print_errors(str(path), exc.errors)
     rows = []
     for t in all_tools():
         rows.append((t.name, t.risk, *describe(policy, t)))

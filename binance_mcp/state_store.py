@@ -216,15 +216,7 @@ class StateStore(Database):
                 (now - STALE_RESERVATION_S,),
             )
             db.execute("DELETE FROM orders WHERE day < ?", (utc_day(now - KEEP_DAYS * 86400),))
-            used = sum(
-                (
-                    Decimal(n)
-                    for (n,) in db.execute(
-                        "SELECT notional FROM orders WHERE venue = ? AND day = ?", (self.venue, day)
-                    )
-                ),
-                Decimal(0),
-            )
+            used = self._spent(db, day)
             # Orders answered after the exchange was asked for its open orders may be missing
             # from that listing; those answered before are in it.
             since = slot.listed_at if slot.listed_at is not None else now
@@ -257,10 +249,14 @@ class StateStore(Database):
 
     def used_today(self) -> Decimal:
         with self.transaction() as db:
-            rows = db.execute(
-                "SELECT notional FROM orders WHERE venue = ? AND day = ?", (self.venue, utc_day())
-            )
-            return sum((Decimal(n) for (n,) in rows), Decimal(0))
+            return self._spent(db, utc_day())
+
+    def _spent(self, db: sqlite3.Connection, day: str) -> Decimal:
+        """Notional placed or reserved on `day` (exact decimals: stored as text, summed here)."""
+        rows = db.execute(
+            "SELECT notional FROM orders WHERE venue = ? AND day = ?", (self.venue, day)
+        )
+        return sum((Decimal(n) for (n,) in rows), Decimal(0))
 
 
 class MemoryCounters:
