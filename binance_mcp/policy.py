@@ -175,15 +175,9 @@ DEFAULT_POLICY: Final = Policy(
 @functools.cache
 def tool_arguments() -> dict[str, tuple[RiskClass, frozenset[str]]]:
     """Each tool's risk class and argument names: what a policy may name."""
-    import inspect
+    from binance_mcp.tools.catalogue import catalogue
 
-    from binance_mcp.tools import all_tools
-
-    table = {}
-    for t in all_tools():
-        names = [p for p in inspect.signature(t.fn).parameters if p != "ctx"]
-        table[t.name] = (t.risk, frozenset(names))
-    return table
+    return {e.name: (e.risk, e.arguments) for e in catalogue().values()}
 
 
 def parse_policy(data: Any, source: str = "policy") -> Policy:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Final
 
@@ -34,10 +35,18 @@ class VenueUnavailable(ToolFailure):
 
 
 class Runtime:
-    def __init__(self, settings: Settings, endpoints: Future[Endpoints], guard: Guard) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        endpoints: Future[Endpoints],
+        guard: Guard,
+        start_venue: Callable[[], object] | None = None,
+    ) -> None:
         self.settings = settings
         self.guard = guard
         self._endpoints = endpoints
+        # Starts the in-process paper exchange if it has not started yet (idempotent).
+        self._start_venue = start_venue
         self._exchange: Exchange | None = None
         self._exchange_lock = asyncio.Lock()
 
@@ -56,6 +65,8 @@ class Runtime:
         return self._exchange
 
     async def wait_endpoints(self) -> Endpoints:
+        if self._start_venue is not None:
+            self._start_venue()
         try:
             async with asyncio.timeout(PAPER_START_TIMEOUT):
                 return await asyncio.wrap_future(self._endpoints)
@@ -74,16 +85,22 @@ class Runtime:
 
 
 class PaperStarter:
-    """Starts the in-process paper exchange on a thread and stops it once started."""
+    """Starts the in-process paper exchange on a thread (once, however often asked) and stops
+    it once started."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.future: Future[Endpoints] = Future()
         self._exchange: PaperExchange | None = None
         self._thread = threading.Thread(target=self._start, name="paper-start", daemon=True)
+        self._lock = threading.Lock()
+        self._started = self._stopped = False
 
     def start(self) -> PaperStarter:
-        self._thread.start()
+        with self._lock:
+            if not (self._started or self._stopped):
+                self._started = True
+                self._thread.start()
         return self
 
     def _start(self) -> None:
@@ -111,6 +128,11 @@ class PaperStarter:
             self.future.set_exception(exc)
 
     def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if not self._started:  # and never will: a late start() does nothing
+                self.future.cancel()
+                return
         self._thread.join(PAPER_START_TIMEOUT)
         if self._exchange is not None:
             self._exchange.stop()

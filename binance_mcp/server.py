@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
+from typing import Any, Final
 
 import anyio.to_thread
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolResult, InputRequiredResult
+from mcp_types import Tool as MCPTool
 
 from binance_mcp import __version__
 from binance_mcp.config import Settings
 from binance_mcp.guard import Guard, PolicyHolder
 from binance_mcp.runtime import PaperStarter, Runtime
-from binance_mcp.tools import build_tools
+from binance_mcp.tools import build_tool, tool_def
+from binance_mcp.tools.catalogue import catalogue, listed
 from binance_mcp.venues import Endpoints
 
 log = logging.getLogger(__name__)
+
+# Seconds from the server's start to the paper exchange's: the handshake is long over by then.
+PAPER_START_DELAY: Final = 0.5
 
 INSTRUCTIONS = (
     "Tools for a Binance spot and USD-M futures account. Every result names the venue that "
@@ -25,7 +35,39 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(settings: Settings) -> MCPServer[Runtime]:
+class BinanceServer(MCPServer[Runtime]):
+    """An MCPServer whose tools/list comes from the catalogue and whose tools are built at
+    their first call (tools/catalogue.py says why). Hidden tools are left out of the list and
+    unknown to calls; the list is fixed for the session."""
+
+    def __init__(self, tools: list[MCPTool], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._listed = tools
+        self._offered = {t.name for t in tools}
+        self._built: dict[str, Tool] = {}
+
+    async def list_tools(self) -> list[MCPTool]:
+        return list(self._listed)
+
+    def built_tool(self, name: str) -> Tool | None:
+        built = self._built.get(name)
+        if built is None and name in self._offered:
+            built = self._built[name] = build_tool(tool_def(name, catalogue()[name].area))
+        return built
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        tool = self.built_tool(name)
+        if tool is None:
+            raise ToolError(f"Unknown tool: {name}")
+        result: CallToolResult | InputRequiredResult = await tool.run(
+            arguments, context or Context(mcp_server=self), convert_result=True
+        )
+        return result
+
+
+def build_server(settings: Settings) -> BinanceServer:
     """Raises PolicyError when the policy file is broken: the server refuses to start."""
     holder = PolicyHolder(settings.policy_path)
     guard = Guard(settings, holder)
@@ -51,21 +93,24 @@ def build_server(settings: Settings) -> MCPServer[Runtime]:
             finally:
                 await runtime.aclose()
             return
-        starter = PaperStarter(settings).start()
-        runtime = Runtime(settings, starter.future, guard)
+        # Started off the handshake's path: its imports and set-up would otherwise compete for
+        # the interpreter while initialize and tools/list are answered. The first call that
+        # needs it starts it at once if the delay has not run out.
+        starter = PaperStarter(settings)
+        timer = asyncio.get_running_loop().call_later(PAPER_START_DELAY, starter.start)
+        runtime = Runtime(settings, starter.future, guard, start_venue=starter.start)
         try:
             yield runtime
         finally:
+            timer.cancel()
             await runtime.aclose()
             # Joining threads blocks; keep the event loop free while the exchange shuts down.
             await anyio.to_thread.run_sync(starter.stop)
 
-    server: MCPServer[Runtime] = MCPServer(
-        "binance-mcp",
+    return BinanceServer(
+        listed(holder.policy),
+        name="binance-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        # Hidden tools are left out of tools/list; the list is fixed for the session.
-        tools=build_tools(holder.policy),
     )
-    return server

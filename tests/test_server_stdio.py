@@ -14,10 +14,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
 from binance_mcp import __version__
+from binance_mcp import server as server_module
 from binance_mcp.config import resolve_settings
 from binance_mcp.server import build_server
 
@@ -128,6 +130,42 @@ async def test_in_process_paper_uses_keys_from_env(tmp_path: Path) -> None:
     server = build_server(resolve_settings(env))
     async with Client(server, mode="legacy") as client:
         check_server_time(await client.call_tool("binance_server_time", {}), "paper")
+
+
+@pytest.mark.anyio
+async def test_paper_exchange_starts_by_itself_after_the_handshake(tmp_path: Path) -> None:
+    async with Client(stdio_params(tmp_path), mode="legacy") as client:
+        check_tool_list(await client.list_tools())
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "state" / "paper").is_dir():  # made as it starts, no call needed
+            assert time.monotonic() < deadline, "the paper exchange never started"
+            await anyio.sleep(0.05)
+    assert any((tmp_path / "state" / "paper").iterdir())  # saved as the server stopped
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_first_call_starts_the_paper_exchange_without_waiting(
+    mode: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "PAPER_START_DELAY", 3600.0)
+    server = build_server(resolve_settings({"BINANCE_MCP_STATE_DIR": str(tmp_path)}))
+    with anyio.fail_after(30):
+        async with Client(server, mode=mode) as client:
+            check_server_time(await client.call_tool("binance_server_time", {}), "paper")
+    assert any((tmp_path / "paper").iterdir())
+
+
+@pytest.mark.anyio
+async def test_session_over_before_the_paper_exchange_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "PAPER_START_DELAY", 3600.0)
+    server = build_server(resolve_settings({"BINANCE_MCP_STATE_DIR": str(tmp_path)}))
+    with anyio.fail_after(10):
+        async with Client(server, mode="legacy") as client:
+            check_tool_list(await client.list_tools())
+    assert not (tmp_path / "paper").exists()  # never started, and stopping did not hang
 
 
 @pytest.mark.anyio

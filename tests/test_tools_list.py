@@ -3,6 +3,7 @@ arguments — in-process on both protocol eras and over real stdio."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -11,8 +12,14 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.server.mcpserver import MCPServer
 
 from binance_mcp.paper.runner import PaperExchange
+from binance_mcp.policy import tool_arguments
+from binance_mcp.tools import all_tools, build_tool
+from binance_mcp.tools import catalogue as catalogue_module
+from binance_mcp.tools.catalogue import CATALOGUE_FILE, generate, render
+from binance_mcp.tools.catalogue import main as catalogue_main
 from binance_mcp.tools.risk import ANNOTATIONS
 from tests.mcp_fixtures import ok, stdio_server
 
@@ -83,7 +90,10 @@ async def main():
     server = build_server(resolve_settings({"BINANCE_MCP_STATE_DIR": sys.argv[1]}))
     async with Client(server, mode="legacy") as c:
         assert len((await c.list_tools()).tools) == 35
-    print("binance" in sys.modules)
+        print("binance" in sys.modules, "binance_mcp.tools.spot" in sys.modules)
+        # The first call builds its own tool: its area's module, not the others.
+        await c.call_tool("binance_spot_price", {"symbol": "BTCUSDT"})
+        print("binance_mcp.tools.market" in sys.modules, "binance_mcp.tools.spot" in sys.modules)
 
 asyncio.run(main())
 """
@@ -91,7 +101,41 @@ asyncio.run(main())
         [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False"]
+    assert done.stdout.split() == ["False", "False", "True", "False"]
+
+
+def test_catalogue_matches_the_declarations() -> None:
+    """tools/list is served from catalogue.json; it must be what the declarations build."""
+    assert render(generate()) == CATALOGUE_FILE.read_text(encoding="utf-8"), (
+        "binance_mcp/tools/catalogue.json is out of date: run python -m binance_mcp.tools.catalogue"
+    )
+    assert catalogue_main(["--check"]) == 0
+
+
+async def test_listed_as_the_sdk_lists_the_built_tools(server: Any, mode: Any) -> None:
+    sdk = MCPServer(tools=[build_tool(t) for t in all_tools()])
+    async with Client(server, mode=mode) as ours, Client(sdk, mode=mode) as theirs:
+        assert (await ours.list_tools()).tools == (await theirs.list_tools()).tools
+
+
+def test_policy_names_the_arguments_of_each_tool() -> None:
+    table = tool_arguments()
+    assert list(table) == [t.name for t in all_tools()]
+    for t in all_tools():
+        params = [p for p in inspect.signature(t.fn).parameters if p != "ctx"]
+        assert table[t.name] == (t.risk, frozenset(params)), t.name
+
+
+def test_catalogue_check_fails_on_a_stale_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = tmp_path / "catalogue.json"
+    stale.write_text(CATALOGUE_FILE.read_text(encoding="utf-8").replace("Spot account", "Spot"))
+    monkeypatch.setattr(catalogue_module, "CATALOGUE_FILE", stale)
+    assert catalogue_main(["--check"]) == 1
+    assert "out of date" in capsys.readouterr().err
+    assert catalogue_main([]) == 0
+    assert stale.read_text(encoding="utf-8") == CATALOGUE_FILE.read_text(encoding="utf-8")
 
 
 def every_tool_once() -> list[tuple[str, dict[str, Any]]]:
@@ -195,7 +239,6 @@ async def test_every_tool_over_stdio(paper: PaperExchange, tmp_path: Path) -> No
 
 
 def render_tool_table() -> str:
-    from binance_mcp.tools import all_tools
 
     rows = ["| tool | class | what it does |", "|---|---|---|"]
     rows += [f"| `{t.name}` | {t.risk} | {t.description} |" for t in all_tools()]
@@ -218,7 +261,6 @@ def test_output_schemas_read_from_annotations_match_pydantic() -> None:
 
     from pydantic import TypeAdapter
 
-    from binance_mcp.tools import all_tools
     from binance_mcp.tools.schemas import shallow, shallow_model
 
     for t in all_tools():

@@ -1,9 +1,8 @@
 """The MCP tools. Each area module declares its tools with `@tool` (tools/declare.py), which
-records the risk class; `all_tools` is the table of all of them, in SPEC order."""
+records the risk class; `all_tools` is the table of all of them, in SPEC order. The server
+lists them from tools/catalogue.py and builds each with `build_tool` at its first call."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver.tools import Tool
 from pydantic import BaseModel
@@ -11,9 +10,6 @@ from pydantic import BaseModel
 from binance_mcp.tools.declare import DECLARED, ToolDef
 from binance_mcp.tools.risk import ANNOTATIONS
 from binance_mcp.tools.schemas import compact, merge_any_of, shallow_model
-
-if TYPE_CHECKING:
-    from binance_mcp.policy import Policy
 
 # The areas in SPEC order (§3.1-§3.5); tools/list follows it, then declaration order.
 AREAS = ("account", "spot", "futures", "market", "analysis")
@@ -27,31 +23,32 @@ def all_tools() -> list[ToolDef]:
     return sorted(DECLARED, key=lambda t: AREAS.index(t.fn.__module__.rsplit(".", 1)[1]))
 
 
-def build_tools(policy: Policy) -> list[Tool]:
-    """The MCP tool objects the policy does not hide, each behind the guard, with compacted
-    schemas (tools/schemas.py)."""
+def tool_def(name: str, area: str) -> ToolDef:
+    """The declaration of one tool, importing only its own area's module."""
+    import importlib
+
+    importlib.import_module(f"binance_mcp.tools.{area}")
+    return next(t for t in DECLARED if t.name == name)
+
+
+def build_tool(t: ToolDef) -> Tool:
+    """The MCP tool object for `t`, behind the guard, with compacted schemas
+    (tools/schemas.py)."""
     from binance_mcp.guard import guarded
 
-    tools = []
-    for t in all_tools():
-        # In monitor mode nothing is hidden: calls go through and are recorded as they would
-        # have been decided.
-        if policy.mode == "enforce" and policy.hidden(t.name):
-            continue
-        fn = guarded(t)
-        # Without structured_output the SDK skips generating the full output schema; the model
-        # and its shallow schema are set here (FuncMetadata reads both at every call).
-        built = Tool.from_function(
-            fn,
-            name=t.name,
-            description=t.description,
-            annotations=ANNOTATIONS[t.risk],
-            structured_output=False,
-        )
-        built.parameters = merge_any_of(compact(built.parameters, optional_is_absent=True))
-        result = fn.__annotations__["return"]
-        assert isinstance(result, type) and issubclass(result, BaseModel), t.name
-        built.fn_metadata.output_model = result
-        built.fn_metadata.output_schema = shallow_model(result)
-        tools.append(built)
-    return tools
+    fn = guarded(t)
+    # Without structured_output the SDK skips generating the full output schema; the model
+    # and its shallow schema are set here (FuncMetadata reads both at every call).
+    built = Tool.from_function(
+        fn,
+        name=t.name,
+        description=t.description,
+        annotations=ANNOTATIONS[t.risk],
+        structured_output=False,
+    )
+    built.parameters = merge_any_of(compact(built.parameters, optional_is_absent=True))
+    result = fn.__annotations__["return"]
+    assert isinstance(result, type) and issubclass(result, BaseModel), t.name
+    built.fn_metadata.output_model = result
+    built.fn_metadata.output_schema = shallow_model(result)
+    return built
