@@ -7,7 +7,9 @@ for one symbol, by the SDK's in-process client, on both protocol eras, the serve
 `binance-mcp serve` builds it with examples/policies/paper-everything.yaml and the audit log on
 (one flushed line per call). Directly (the baseline): python-binance's `AsyncClient`, pointed at
 the same exchange, `get_symbol_ticker(symbol=...)`. Both are one `GET /api/v3/ticker/price`.
-The three kinds of call take turns, in rotating order, after a warm-up of each.
+Two more show where the floor is: the SDK floor (a one-tool MCPServer making the direct call)
+and the SDK's round trip alone (the same server, its tool answering without any I/O). The kinds
+of call take turns, in rotating order, after a warm-up of each.
 
     python -m bench.call_overhead [--calls N] [--quick]
 """
@@ -29,6 +31,7 @@ from bench.paper import (
     direct_call,
     direct_client,
     floor_server,
+    idle_server,
     mcp_call,
     paper_server,
     start_paper,
@@ -42,6 +45,7 @@ TARGET: Final = 1.3  # SPEC §7: "costs little more than the same python-binance
 DIRECT: Final = "direct python-binance"
 OURS: Final = ("binance-mcp, default (2026-07-28)", "binance-mcp, legacy (2025-11-25)")
 FLOOR: Final = ("SDK floor, default (2026-07-28)", "SDK floor, legacy (2025-11-25)")
+IDLE: Final = ("SDK round trip alone, default", "SDK round trip alone, legacy")
 
 
 async def measure(root: Path, calls: int, warm: int) -> tuple[dict[str, list[float]], int]:
@@ -51,12 +55,15 @@ async def measure(root: Path, calls: int, warm: int) -> tuple[dict[str, list[flo
         server = paper_server(paper, root / "state")
         direct, floor_client = direct_client(paper), direct_client(paper)
         floor = floor_server(floor_client)
+        idle = idle_server(await direct_call(direct))
         try:
             async with (
                 Client(server) as modern,
                 Client(server, mode="legacy") as legacy,
                 Client(floor) as floor_modern,
                 Client(floor, mode="legacy") as floor_legacy,
+                Client(idle) as idle_modern,
+                Client(idle, mode="legacy") as idle_legacy,
             ):
                 await warm_up(modern)
                 await warm_up(legacy)
@@ -66,6 +73,8 @@ async def measure(root: Path, calls: int, warm: int) -> tuple[dict[str, list[flo
                     OURS[1]: lambda: mcp_call(legacy),
                     FLOOR[0]: lambda: mcp_call(floor_modern),
                     FLOOR[1]: lambda: mcp_call(floor_legacy),
+                    IDLE[0]: lambda: mcp_call(idle_modern),
+                    IDLE[1]: lambda: mcp_call(idle_legacy),
                 }
                 prices = {name: await call() for name, call in kinds.items()}
                 if len(set(prices.values())) != 1:  # the same exchange answering the same read
@@ -115,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             ms(medians[name]),
             ms(percentile(values, 90)),
             ms(min(values)),
-            "" if name == DIRECT else f"+{ms(medians[name] - base)}",
+            "" if name == DIRECT or name in IDLE else f"+{ms(medians[name] - base)}",
             f"{medians[name] / base:.2f}",
         ]
         for name, values in samples.items()
@@ -129,6 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"binance-mcp's own share, {ours.split(', ')[1]}: "
             f"+{ms(medians[ours] - medians[floor])} per call over the SDK floor"
+        )
+    print(
+        "SDK round trip alone: the same one-tool MCPServer, its tool answering without asking "
+        "the exchange — what any tool reached through the SDK's in-process client costs at least."
+    )
+    allowance = (TARGET - 1) * base
+    for idle in IDLE:
+        print(
+            f"{idle}: {ms(medians[idle])}; the target leaves {ms(allowance)} per call over the "
+            f"direct call for everything MCP adds ({medians[idle] / allowance:.1f}× that)"
         )
     print(f"audit log: {audit_lines} lines, one flushed per binance-mcp call (warm-up included)")
     worst = max(medians[name] for name in OURS)

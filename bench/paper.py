@@ -115,3 +115,15 @@ def floor_server(client: Any) -> MCPServer[Any]:
         return _Prices(venue="paper", prices=[row], omitted=0)
 
     return server
+
+
+def idle_server(price: str) -> MCPServer[Any]:
+    """The SDK's round trip on its own: the same one-tool server whose tool answers `price`
+    without asking any exchange. No tool reached through the SDK can cost less than this."""
+    server: MCPServer[Any] = MCPServer("idle")
+
+    @server.tool(name=TOOL)
+    async def spot_price(symbol: str) -> _Prices:
+        return _Prices(venue="paper", prices=[_Price(symbol=symbol, price=price)], omitted=0)
+
+    return server

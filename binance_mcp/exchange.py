@@ -135,6 +135,33 @@ class Exchange:
         params: dict[str, Any],
         retry_on: Callable[[ToolFailure], bool],
     ) -> Any:
+        policy = self.policy
+        started = time.monotonic()
+        token = CALL_DEADLINE.set(time.time() + policy.budget)
+        try:
+            # The first attempt runs bare: almost every call succeeds at once, and tenacity's
+            # bookkeeping costs ~25 µs a call. A failure it may retry is handed to tenacity,
+            # which decides from there exactly as if it had made that attempt itself.
+            try:
+                return await self._once(method, args, params)
+            except ToolFailure as exc:
+                if policy.attempts <= 1 or not retry_on(exc):
+                    exc.attempts = 1
+                    raise
+                first = exc
+            return await self._retry(method, args, params, retry_on, first, started)
+        finally:
+            CALL_DEADLINE.reset(token)
+
+    async def _retry(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        params: dict[str, Any],
+        retry_on: Callable[[ToolFailure], bool],
+        first: ToolFailure,
+        started: float,
+    ) -> Any:
         from tenacity import (
             AsyncRetrying,
             retry_if_exception,
@@ -143,13 +170,15 @@ class Exchange:
         )
 
         policy = self.policy
-        token = CALL_DEADLINE.set(time.time() + policy.budget)
+        replay: ToolFailure | None = first
         attempts = 0
         try:
             async for attempt in AsyncRetrying(
-                # Bounded in tries and in time: a wait that would end past the budget (a long
-                # Retry-After) is not started, the failure is reported at once instead.
-                stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.budget),
+                # Bounded in tries and in time (counted from the first attempt): a wait that
+                # would end past the budget (a long Retry-After) is not started, the failure
+                # is reported at once instead.
+                stop=stop_after_attempt(policy.attempts)
+                | stop_before_delay(policy.budget - (time.monotonic() - started)),
                 wait=self._wait,
                 retry=retry_if_exception(lambda e: isinstance(e, ToolFailure) and retry_on(e)),
                 sleep=self.sleep,
@@ -158,12 +187,13 @@ class Exchange:
             ):
                 with attempt:
                     attempts += 1
+                    if replay is not None:
+                        failure, replay = replay, None
+                        raise failure
                     return await self._once(method, args, params)
         except ToolFailure as exc:
             exc.attempts = attempts
             raise
-        finally:
-            CALL_DEADLINE.reset(token)
         raise AssertionError("tenacity ended without a result or an exception")
 
     def _wait(self, state: RetryCallState) -> float:
