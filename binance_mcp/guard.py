@@ -347,25 +347,25 @@ class Guard:
         )
 
 
-def guarded(tool: ToolDef) -> ToolFn:
-    """`tool.fn` behind the guard held by the server's runtime, with the approval parameter
-    that a resolver fills before the body runs (approval.py)."""
+def guarded(tool: ToolDef, *, asks: bool = True) -> ToolFn:
+    """`tool.fn` behind the guard held by the server's runtime. With `asks`, it has the
+    approval parameter that a resolver fills before the body runs (approval.py); without,
+    the body's decision stands alone (a call it finds needing approval goes to the queue, or
+    is refused with "call again" where the client could have been asked)."""
 
     async def call(**kwargs: Any) -> Any:
         ctx = kwargs.get("ctx")
         guard: Guard = ctx.request_context.lifespan_context.guard  # type: ignore[union-attr]
         return await guard.run(tool, kwargs)
 
-    parameter, annotation = approval_parameter(tool)
     # Annotations evaluated in the tool's own module, where their names live.
     signature = inspect.signature(tool.fn, eval_str=True)
     functools.update_wrapper(call, tool.fn)
     del call.__wrapped__  # type: ignore[attr-defined]
-    call.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*signature.parameters.values(), parameter]
-    )
-    call.__annotations__ = {
-        **typing.get_type_hints(tool.fn, include_extras=True),
-        "approval": annotation,
-    }
+    call.__annotations__ = typing.get_type_hints(tool.fn, include_extras=True)
+    if asks:
+        parameter, annotation = approval_parameter(tool)
+        signature = signature.replace(parameters=[*signature.parameters.values(), parameter])
+        call.__annotations__["approval"] = annotation
+    call.__signature__ = signature  # type: ignore[attr-defined]
     return call

@@ -19,6 +19,7 @@ from mcp_types import Tool as MCPTool
 from binance_mcp import __version__
 from binance_mcp.config import Settings
 from binance_mcp.guard import Guard, PolicyHolder
+from binance_mcp.policy_engine import may_need_approval
 from binance_mcp.runtime import PaperStarter, Runtime
 from binance_mcp.tools import build_tool, tool_def
 from binance_mcp.tools.catalogue import catalogue, listed
@@ -38,21 +39,34 @@ INSTRUCTIONS = (
 class BinanceServer(MCPServer[Runtime]):
     """An MCPServer whose tools/list comes from the catalogue and whose tools are built at
     their first call (tools/catalogue.py says why). Hidden tools are left out of the list and
-    unknown to calls; the list is fixed for the session."""
+    unknown to calls; the list is fixed for the session.
 
-    def __init__(self, tools: list[MCPTool], **kwargs: Any) -> None:
+    Each tool comes in two builds, with and without the approval resolver: the SDK's resolver
+    machinery costs ~50-90 µs a call, so a call the policy cannot send for approval runs the
+    build without it. The guard's own decision in the body stays the authority either way."""
+
+    def __init__(self, tools: list[MCPTool], policy: PolicyHolder, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._listed = tools
         self._offered = {t.name for t in tools}
-        self._built: dict[str, Tool] = {}
+        self._policy = policy
+        self._built: dict[tuple[str, bool], Tool] = {}
 
     async def list_tools(self) -> list[MCPTool]:
         return list(self._listed)
 
     def built_tool(self, name: str) -> Tool | None:
-        built = self._built.get(name)
-        if built is None and name in self._offered:
-            built = self._built[name] = build_tool(tool_def(name, catalogue()[name].area))
+        if name not in self._offered:
+            return None
+        entry = catalogue()[name]
+        # An edited policy file is read here already, so the first call after an edit that
+        # brings in approval is asked at once.
+        policy = self._policy.current()
+        asks = policy.mode == "enforce" and may_need_approval(policy, name, entry.risk)
+        built = self._built.get((name, asks))
+        if built is None:
+            built = build_tool(tool_def(name, entry.area), asks=asks)
+            self._built[name, asks] = built
         return built
 
     async def call_tool(
@@ -109,6 +123,7 @@ def build_server(settings: Settings) -> BinanceServer:
 
     return BinanceServer(
         listed(holder.policy),
+        holder,
         name="binance-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,29 @@ async def test_accepted_elicitation_places_the_order(
     audit = audit_lines(tmp_path)
     assert [(a["decision"], a.get("approval"), a["outcome"]) for a in audit] == [
         ("approve", "elicitation", "ok"), ("allow", None, "ok")]  # fmt: skip
+
+
+async def test_a_policy_edit_that_brings_in_approval_asks_at_the_next_call(
+    paper: PaperExchange, tmp_path: Path, mode: Any
+) -> None:
+    asked: list[str] = []
+    server = guarded_server(paper, tmp_path, "version: 1\nclasses: {read: allow, financial: allow}")
+    accept = ElicitResult(action="accept", content={"approve": True})
+    async with Client(server, mode=mode, elicitation_callback=answering(accept, asked)) as c:
+        await ok(c, "binance_spot_place_order", BUY_LIMIT)
+        assert asked == []
+        (tmp_path / "policy.yaml").write_text(textwrap.dedent(APPROVE_ORDERS))
+        await ok(c, "binance_spot_place_order", BUY_LIMIT)
+        assert len(asked) == 1  # asked at the first call after the edit
+        (tmp_path / "policy.yaml").write_text(
+            "version: 1\nclasses: {read: allow, financial: allow}\n"
+        )
+        await ok(c, "binance_spot_place_order", BUY_LIMIT)
+        assert len(asked) == 1  # and no longer once the edit is undone
+    assert len(orders_sent(paper)) == 3
+    audit = audit_lines(tmp_path)
+    assert [(a["decision"], a.get("approval")) for a in audit] == [
+        ("allow", None), ("approve", "elicitation"), ("allow", None)]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -112,8 +112,10 @@ def test_catalogue_matches_the_declarations() -> None:
     assert catalogue_main(["--check"]) == 0
 
 
-async def test_listed_as_the_sdk_lists_the_built_tools(server: Any, mode: Any) -> None:
-    sdk = MCPServer(tools=[build_tool(t) for t in all_tools()])
+@pytest.mark.parametrize("asks", [True, False])
+async def test_listed_as_the_sdk_lists_the_built_tools(server: Any, mode: Any, asks: bool) -> None:
+    """Both builds of each tool, with and without the approval resolver, list the same."""
+    sdk = MCPServer(tools=[build_tool(t, asks=asks) for t in all_tools()])
     async with Client(server, mode=mode) as ours, Client(sdk, mode=mode) as theirs:
         assert (await ours.list_tools()).tools == (await theirs.list_tools()).tools
 

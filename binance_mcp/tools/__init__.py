@@ -31,12 +31,12 @@ def tool_def(name: str, area: str) -> ToolDef:
     return next(t for t in DECLARED if t.name == name)
 
 
-def build_tool(t: ToolDef) -> Tool:
+def build_tool(t: ToolDef, *, asks: bool = True) -> Tool:
     """The MCP tool object for `t`, behind the guard, with compacted schemas
-    (tools/schemas.py)."""
+    (tools/schemas.py); `asks`: with the approval resolver (guard.guarded)."""
     from binance_mcp.guard import guarded
 
-    fn = guarded(t)
+    fn = guarded(t, asks=asks)
     # Without structured_output the SDK skips generating the full output schema; the model
     # and its shallow schema are set here (FuncMetadata reads both at every call).
     built = Tool.from_function(
