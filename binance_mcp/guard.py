@@ -288,7 +288,8 @@ class Guard:
             raise
         counters.settle(placed=True)
         record["outcome"] = "ok"
-        order = getattr(result, "order", None)
+        # Reads place nothing; a missing attribute on a pydantic result is a costly miss.
+        order = None if tool.risk == "read" else getattr(result, "order", None)
         for key in ("orderId", "algoId", "clientOrderId"):
             if order is not None and getattr(order, key, None) is not None:
                 record[key] = getattr(order, key)

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from binance_mcp.conditions import Test, compile_condition
 from binance_mcp.tools.risk import RiskClass
 
 Action = Literal["allow", "deny", "approve", "dry_run"]
@@ -62,6 +63,12 @@ class Condition(_Strict):
     lte: _Number | None = None
     regex: str | None = None
     exists: bool | None = None
+
+    @functools.cached_property
+    def test(self) -> Test:
+        """Whether this condition holds for a fact's value, compiled on first use
+        (conditions.py)."""
+        return compile_condition(self)
 
     @model_validator(mode="after")
     def _one_at_least(self) -> Condition:

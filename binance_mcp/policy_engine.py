@@ -5,14 +5,13 @@ allow. Pure and I/O-free, so it costs microseconds; the guard gathers facts and 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from decimal import Decimal
 from typing import Any, Final, Literal, Protocol
 
-from binance_mcp.policy import Action, Condition, Policy, RateLimit, Rule, tool_arguments
+from binance_mcp.conditions import Incomparable, to_decimal
+from binance_mcp.policy import Action, Policy, RateLimit, Rule, tool_arguments
 from binance_mcp.state_store import BudgetHit, OrderSlot, RateHit, StateUnavailable
 from binance_mcp.symbol_rules import dec_str
 from binance_mcp.tools.risk import RiskClass
@@ -167,7 +166,7 @@ def _budgets(
         known = _known(facts, "notional", used, "limits.daily_notional")
         if isinstance(known, Decision):
             return known
-        notional = _decimal(known)
+        notional = to_decimal(known)
     open_now = listed_at = None
     if limits.max_open_orders is not None:
         known = _known(facts, "open_orders", used, "limits.max_open_orders")
@@ -276,11 +275,11 @@ def _limits(
         notional = _known(facts, "notional", used, "limits.max_order_notional")
         if isinstance(notional, Decision):
             return notional
-        if _decimal(notional) > limits.max_order_notional:
+        if to_decimal(notional) > limits.max_order_notional:
             return Decision(
                 "deny",
                 "limits.max_order_notional",
-                f"order notional {dec_str(_decimal(notional))} is above "
+                f"order notional {dec_str(to_decimal(notional))} is above "
                 f"{dec_str(limits.max_order_notional)}",
                 tuple(used),
             )
@@ -292,7 +291,7 @@ def _limits(
         leverage = _known(facts, "leverage", used, "limits.max_leverage", required=False)
         if isinstance(leverage, Decision):
             return leverage
-        if leverage is not None and _decimal(leverage) > limits.max_leverage:
+        if leverage is not None and to_decimal(leverage) > limits.max_leverage:
             return Decision(
                 "deny",
                 "limits.max_leverage",
@@ -321,76 +320,8 @@ def _matches(rule: Rule, facts: Mapping[str, Any], used: list[str], place: str) 
         if isinstance(value, Unknown):
             return Decision("deny", place, f"cannot evaluate {name}: {value.why}", tuple(used))
         try:
-            if not _holds(condition, value):
+            if not condition.test(value):
                 return False
-        except _Incomparable as exc:
+        except Incomparable as exc:
             return Decision("deny", place, f"cannot evaluate {name}: {exc}", tuple(used))
     return True
-
-
-class _Incomparable(Exception):
-    pass
-
-
-def _decimal(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise _Incomparable(f"{value!r} is not a number")
-    try:
-        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    except (InvalidOperation, ValueError):
-        raise _Incomparable(f"{value!r} is not a number") from None
-    if not number.is_finite():
-        raise _Incomparable(f"{value!r} is not a finite number")
-    return number
-
-
-@lru_cache(maxsize=4096)
-def _number(text: str) -> Decimal | None:
-    """The finite decimal a string spells, or None. Cached: a policy compares the same symbols
-    and values on every call, and a failed parse costs two exceptions."""
-    try:
-        number = Decimal(text)
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() else None
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b or (isinstance(a, str) and a.lower() == str(b).lower())
-    x = a if isinstance(a, Decimal) else _number(str(a))
-    y = b if isinstance(b, Decimal) else _number(str(b))
-    if x is not None and y is not None and x.is_finite() and y.is_finite():
-        return x == y
-    return str(a).strip().casefold() == str(b).strip().casefold()
-
-
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-def _holds(c: Condition, value: Any) -> bool:
-    if c.exists is not None and (value is not None) != c.exists:
-        return False
-    if value is None:
-        # Only `exists` can say anything about an absent fact.
-        return c.model_fields_set <= {"exists"}
-    if "eq" in c.model_fields_set and not _same(value, c.eq):
-        return False
-    if "ne" in c.model_fields_set and _same(value, c.ne):
-        return False
-    if c.in_ is not None and not any(_same(value, v) for v in c.in_):
-        return False
-    if c.not_in is not None and any(_same(value, v) for v in c.not_in):
-        return False
-    if c.gt is not None and not _decimal(value) > c.gt:
-        return False
-    if c.gte is not None and not _decimal(value) >= c.gte:
-        return False
-    if c.lt is not None and not _decimal(value) < c.lt:
-        return False
-    if c.lte is not None and not _decimal(value) <= c.lte:
-        return False
-    # search, not fullmatch: `DOWN` finds BTCDOWNUSDT; anchor with ^ and $ for whole values.
-    return not (c.regex is not None and _regex(c.regex).search(str(value)) is None)
