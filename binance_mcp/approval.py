@@ -54,6 +54,8 @@ class Asked:
 
     how: Literal["not_needed", "elicited", "queue"]
     outcome: Literal["accept", "decline", "cancel", "timeout"] | None = None
+    # The call (tool, arguments, policy version) the person was asked about.
+    digest: str | None = None
 
 
 NOT_NEEDED: Final = Asked("not_needed")
@@ -138,9 +140,9 @@ class Approver:
             result = await ctx.elicit(text, ApprovalAnswer)
             if isinstance(result, AcceptedElicitation):
                 approved = isinstance(result.data, ApprovalAnswer) and result.data.approve
-                return Asked("elicited", "accept" if approved else "decline")
-            return Asked("elicited", result.action)
-        return Asked("elicited", "timeout")
+                return Asked("elicited", "accept" if approved else "decline", digest)
+            return Asked("elicited", result.action, digest)
+        return Asked("elicited", "timeout", digest)
 
     def _ticket(self, digest: str, text: str) -> _Ticket:
         now = time.time()
@@ -162,6 +164,12 @@ class Approver:
         if isinstance(asked, Asked):
             if asked.how != "elicited":
                 return None
+            if asked.outcome == "accept" and asked.digest != digest:
+                # The policy changed while the person was deciding (the digest names its
+                # version): that yes was given to another question.
+                return Verdict(
+                    False, "stale", "the policy changed while the approval was pending; call again"
+                )
             return _from_outcome(asked.outcome, self.timeout)
         if isinstance(injected, AcceptedElicitation):
             ticket = self._tickets.pop(digest, None)

@@ -99,8 +99,14 @@ class PaperStarter:
     def start(self) -> PaperStarter:
         with self._lock:
             if not (self._started or self._stopped):
-                self._started = True
-                self._thread.start()
+                try:
+                    self._thread.start()
+                except RuntimeError as exc:  # "can't start new thread": tell the waiting call
+                    log.error("paper exchange failed to start: %s", exc)
+                    self.future.set_exception(exc)
+                else:
+                    self._started = True
+                self._stopped = not self._started  # one try: a failed start is not retried
         return self
 
     def _start(self) -> None:

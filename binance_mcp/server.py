@@ -67,6 +67,17 @@ class BinanceServer(MCPServer[Runtime]):
         if built is None:
             built = build_tool(tool_def(name, entry.area), asks=asks)
             self._built[name, asks] = built
+            if (built.parameters, built.output_schema) != (
+                entry.listed.input_schema,
+                entry.listed.output_schema,
+            ):
+                # catalogue.json was generated with other versions of the SDK or pydantic:
+                # arguments are validated as built, but the client was shown the file's schemas.
+                log.warning(
+                    "%s is built with other schemas than tools/list showed; regenerate the "
+                    "list with `python -m binance_mcp.tools.catalogue`",
+                    name,
+                )
         return built
 
     async def call_tool(

@@ -98,6 +98,38 @@ async def test_a_policy_edit_that_brings_in_approval_asks_at_the_next_call(
         ("allow", None), ("approve", "elicitation"), ("allow", None)]  # fmt: skip
 
 
+async def test_a_yes_given_while_the_policy_was_edited_is_not_used(
+    paper: PaperExchange, tmp_path: Path, mode: Any
+) -> None:
+    """The person is asked under one policy; the file is edited (approval still required, for
+    another reason) before they answer yes. That yes answers another question: on 2025-11-25
+    the call is refused ("call again"), on 2026-07-28 the person is asked again."""
+    asked: list[str] = []
+
+    async def edit_then_accept(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        if len(asked) == 1:
+            edited = APPROVE_ORDERS.replace("above 50 USDT", "over 50 USDT")
+            (tmp_path / "policy.yaml").write_text(textwrap.dedent(edited))
+        return ElicitResult(action="accept", content={"approve": True})
+
+    server = guarded_server(paper, tmp_path, APPROVE_ORDERS)
+    async with Client(server, mode=mode, elicitation_callback=edit_then_accept) as c:
+        if mode == "legacy":
+            text = await fails(c, "binance_spot_place_order", BUY_LIMIT)
+            assert "the policy changed while the approval was pending; call again" in text
+            assert orders_sent(paper) == []
+            assert audit_lines(tmp_path)[0]["approval"] == "stale"
+        else:
+            await ok(c, "binance_spot_place_order", BUY_LIMIT)
+            assert len(asked) == 2 and "over 50 USDT" in asked[1]
+            assert len(orders_sent(paper)) == 1
+        # Asked under the policy now in force, the yes is used.
+        asked.append("edited already")
+        await ok(c, "binance_spot_place_order", BUY_LIMIT)
+    assert "over 50 USDT" in asked[-1]
+
+
 @pytest.mark.parametrize(
     ("answer", "why", "how"),
     [

@@ -169,6 +169,26 @@ async def test_session_over_before_the_paper_exchange_started(
 
 
 @pytest.mark.anyio
+async def test_paper_thread_that_cannot_start_fails_the_call_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = threading.Thread.start
+
+    def refuse_the_paper_thread(thread: threading.Thread) -> None:
+        if thread.name == "paper-start":
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse_the_paper_thread)
+    server = build_server(resolve_settings({"BINANCE_MCP_STATE_DIR": str(tmp_path)}))
+    with anyio.fail_after(10):  # not the 60 s start-up bound; and stopping does not raise
+        async with Client(server, mode="legacy") as client:
+            result = await client.call_tool("binance_server_time", {})
+    assert result.is_error
+    assert "the paper exchange failed to start: can't start new thread" in result.content[0].text
+
+
+@pytest.mark.anyio
 async def test_paper_that_cannot_start_is_a_tool_error(tmp_path: Path) -> None:
     (tmp_path / "paper").write_text("a file where the paper account directory should be")
     server = build_server(resolve_settings({"BINANCE_MCP_STATE_DIR": str(tmp_path)}))

@@ -7,6 +7,7 @@ import inspect
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
+from binance_mcp import server as server_module
 from binance_mcp.paper.runner import PaperExchange
 from binance_mcp.policy import tool_arguments
 from binance_mcp.tools import all_tools, build_tool
@@ -118,6 +120,26 @@ async def test_listed_as_the_sdk_lists_the_built_tools(server: Any, mode: Any, a
     sdk = MCPServer(tools=[build_tool(t, asks=asks) for t in all_tools()])
     async with Client(server, mode=mode) as ours, Client(sdk, mode=mode) as theirs:
         assert (await ours.list_tools()).tools == (await theirs.list_tools()).tools
+
+
+async def test_a_tool_built_unlike_its_listing_is_reported(
+    server: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """catalogue.json made with other library versions than the installed ones: the call
+    still works, validated as built, and the log says to regenerate the list."""
+    entries = dict(catalogue_module.catalogue())
+    entry = entries["binance_spot_price"]
+    other = entry.listed.model_copy(update={"input_schema": {"type": "object"}})
+    entries["binance_spot_price"] = replace(entry, listed=other)
+    monkeypatch.setattr(server_module, "catalogue", lambda: entries)
+    async with Client(server, mode="legacy") as c:
+        await ok(c, "binance_spot_price", {"symbol": "BTCUSDT"})
+        await ok(c, "binance_server_time", {})
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [
+        "binance_spot_price is built with other schemas than tools/list showed; regenerate "
+        "the list with `python -m binance_mcp.tools.catalogue`"
+    ]
 
 
 def test_policy_names_the_arguments_of_each_tool() -> None:
