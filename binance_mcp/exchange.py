@@ -13,11 +13,12 @@ and passes the client's per-host gates (request weight, 429 holds, 418 bans: lim
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import difflib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from binance_mcp.config import RetryPolicy
@@ -40,6 +41,18 @@ RULES_TTL: Final = 300.0
 DEFAULT_FUNDING_HOURS: Final = 8
 
 T = TypeVar("T")
+
+# One guarded order call reads the current price more than once: the approval resolver and
+# the guard to value the order (facts.py), the tool to pre-check it against the symbol's
+# filters. The server opens a `SHARED_READS` scope per tool call, so a repeated price read
+# takes the first one's answer: requests (and weight) saved, and every check sees the same
+# price. Answers older than the TTL are read again, so a price read before a person's
+# approval is not used after it.
+SHARED_READS: contextvars.ContextVar[dict[Hashable, tuple[float, Any]] | None] = (
+    contextvars.ContextVar("binance_mcp_shared_reads", default=None)
+)
+SHARED_READ_TTL: Final = 1.0
+_SHAREABLE: Final = frozenset({"futures_mark_price", "get_symbol_ticker"})
 
 
 class _TTLCache(Generic[T]):
@@ -113,8 +126,22 @@ class Exchange:
     # --- calls -----------------------------------------------------------------------------
 
     async def read(self, method: str, /, *args: Any, **params: Any) -> Any:
-        """A call without effect, retried on 429, 5xx and network errors."""
-        return await self._call(method, args, params, _idempotent)
+        """A call without effect, retried on 429, 5xx and network errors. Within one guarded
+        call, a price read less than `SHARED_READ_TTL` old is answered again (see
+        `SHARED_READS`)."""
+        shared = SHARED_READS.get()
+        if shared is None or method not in _SHAREABLE:
+            return await self._call(method, args, params, _idempotent)
+        key = (method, args, tuple(sorted(params.items())))
+        try:
+            hit = shared.get(key)
+        except TypeError:  # an argument that cannot be a key (a list): not shared
+            return await self._call(method, args, params, _idempotent)
+        if hit is not None and time.monotonic() - hit[0] < SHARED_READ_TTL:
+            return hit[1]
+        answer = await self._call(method, args, params, _idempotent)
+        shared[key] = (time.monotonic(), answer)
+        return answer
 
     async def write(self, method: str, /, *args: Any, **params: Any) -> Any:
         """An idempotent change (a cancel by id, a setting), retried like a read: sending it

@@ -18,6 +18,7 @@ from mcp_types import Tool as MCPTool
 
 from binance_mcp import __version__
 from binance_mcp.config import Settings
+from binance_mcp.exchange import SHARED_READS
 from binance_mcp.guard import Guard, PolicyHolder
 from binance_mcp.policy_engine import may_need_approval
 from binance_mcp.runtime import PaperStarter, Runtime
@@ -86,9 +87,15 @@ class BinanceServer(MCPServer[Runtime]):
         tool = self.built_tool(name)
         if tool is None:
             raise ToolError(f"Unknown tool: {name}")
-        result: CallToolResult | InputRequiredResult = await tool.run(
-            arguments, context or Context(mcp_server=self), convert_result=True
-        )
+        # One scope of shared price reads per call: the approval resolver, the guard and the
+        # tool body value the same order at the same price (exchange.SHARED_READS).
+        token = SHARED_READS.set({})
+        try:
+            result: CallToolResult | InputRequiredResult = await tool.run(
+                arguments, context or Context(mcp_server=self), convert_result=True
+            )
+        finally:
+            SHARED_READS.reset(token)
         return result
 
 

@@ -9,10 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
+from mcp.types import ElicitRequestParams, ElicitResult
 
+from binance_mcp import exchange as exchange_module
 from binance_mcp import guard_commands
 from binance_mcp.paper.runner import PaperExchange
 from binance_mcp.runtime import Runtime
@@ -274,4 +277,51 @@ async def test_policy_reload_and_broken_edit(paper: PaperExchange, tmp_path: Pat
         assert "only BTC and ETH" in await fails(c, "binance_spot_place_order", BUY_LIMIT)
         status = await ok(c, "binance_account_status")
         assert status["policyError"].startswith("classes.financial.action: Input should be")
+    assert len(orders_sent(paper)) == 1
+
+
+CAP_FUTURES = """
+    version: 1
+    classes: {read: allow, write: allow, financial: allow, destructive: allow}
+    limits: {max_order_notional: "100000"}
+    tools:
+      binance_futures_place_order:
+        approve_if:
+          - when: { notional: { gt: "50000" } }
+"""
+FUTURES_MARKET = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+
+
+def mark_price_reads(paper: PaperExchange) -> int:
+    return sum(1 for r in paper.state.requests if r["path"] == "/fapi/v1/premiumIndex")
+
+
+async def test_one_price_read_values_and_checks_an_order(
+    paper: PaperExchange, tmp_path: Path, mode: Any
+) -> None:
+    """The approval resolver and the guard value the order, the tool pre-checks it: one mark
+    price read for all three within a call, a fresh one for the next call."""
+    server = guarded_server(paper, tmp_path, CAP_FUTURES)
+    async with Client(server, mode=mode) as c:
+        await ok(c, "binance_futures_place_order", FUTURES_MARKET)
+        assert mark_price_reads(paper) == 1
+        await ok(c, "binance_futures_place_order", FUTURES_MARKET)
+        assert mark_price_reads(paper) == 2
+    assert len(orders_sent(paper)) == 2
+
+
+async def test_a_price_read_before_an_approval_is_read_again_after_it(
+    paper: PaperExchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exchange_module, "SHARED_READ_TTL", 0.2)
+    server = guarded_server(paper, tmp_path, CAP_FUTURES.replace('gt: "50000"', 'gt: "1"'))
+
+    async def approve_slowly(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        await anyio.sleep(0.5)
+        return ElicitResult(action="accept", content={"approve": True})
+
+    async with Client(server, mode="legacy", elicitation_callback=approve_slowly) as c:
+        await ok(c, "binance_futures_place_order", FUTURES_MARKET)
+    # Read to ask, then afresh by the guard and the tool once the person said yes.
+    assert mark_price_reads(paper) == 2
     assert len(orders_sent(paper)) == 1

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from binance_mcp.config import RetryPolicy
 from binance_mcp.errors import ExchangeError, ExchangeUnreachable, ToolFailure
-from binance_mcp.exchange import Exchange
+from binance_mcp.exchange import SHARED_READS, Exchange
 from binance_mcp.limits import HostGates
 from binance_mcp.venues import Endpoints
 
@@ -48,6 +48,8 @@ class ScriptedClient:
         if isinstance(answer, BaseException):
             raise answer
         return answer
+
+    get_symbol_ticker = call  # a price read, shared within a tool call (SHARED_READS)
 
 
 def exchange(client: ScriptedClient, policy: RetryPolicy = POLICY) -> tuple[Exchange, list[float]]:
@@ -151,3 +153,20 @@ async def test_one_attempt_means_no_retry() -> None:
     with pytest.raises(ExchangeError):
         await ex.read("call")
     assert (client.sent, waits) == (1, [])
+
+
+async def test_a_price_read_is_shared_within_a_call_only() -> None:
+    client = ScriptedClient(*({"price": str(n)} for n in range(5)))
+    ex, _ = exchange(client)
+    assert await ex.read("get_symbol_ticker", symbol="BTCUSDT") == {"price": "0"}  # no scope
+    token = SHARED_READS.set({})
+    try:
+        first = await ex.read("get_symbol_ticker", symbol="BTCUSDT")
+        assert await ex.read("get_symbol_ticker", symbol="BTCUSDT") == first == {"price": "1"}
+        assert await ex.read("get_symbol_ticker", symbol="ETHUSDT") == {"price": "2"}
+        # An argument that cannot be a key is read each time, not refused.
+        assert await ex.read("get_symbol_ticker", symbols=["BTCUSDT"]) == {"price": "3"}
+    finally:
+        SHARED_READS.reset(token)
+    assert await ex.read("get_symbol_ticker", symbol="BTCUSDT") == {"price": "4"}
+    assert client.sent == 5
