@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-from binance_mcp.audit import AUDIT_FILE
+from binance_mcp.audit import AUDIT_FILE, TRADING_ARGS
 from binance_mcp.config import resolve_state_dir
 
 NAME: Final = "binance-mcp audit"
@@ -44,11 +44,8 @@ _SINCE_FORMS: Final = (
     "an ISO date or date-time (2026-11-21, 2026-11-21T10:00, 2026-11-21T10:00:00+02:00; "
     "without a zone it is UTC) or a duration back from now (45s, 30m, 2h, 1d, 1w)"
 )
-# Trading arguments in the order a trader reads them; the rest are shown as key=value.
-_SHOWN_ARGS: Final = frozenset(
-    {"symbol", "side", "type", "quantity", "quoteOrderQty", "price", "stopPrice"}
-    | {"positionSide", "leverage", "marginType", "orderId", "origClientOrderId", "algoId"}
-)
+# Trading arguments are shown as a trader reads them; the rest as key=value.
+_SHOWN_ARGS: Final = frozenset(TRADING_ARGS)
 # What an enforced deny or dry run puts in `outcome`: the reason again, not a result.
 _POLICY_OUTCOMES: Final = ("Denied by policy", "Dry run by policy")
 

@@ -31,6 +31,7 @@ from binance_mcp.config import (
     ENV_SPOT_URL,
     ENV_VENUE,
     ConfigError,
+    paper_state_dir,
     resolve_keys,
     resolve_settings,
     resolve_state_dir,
@@ -396,16 +397,14 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 def _run_paper(args: argparse.Namespace) -> int:
     api_key, api_secret = resolve_keys(os.environ)
-    state_dir = resolve_state_dir(os.environ, getattr(args, "state_dir", None)) / "paper"
+    state_dir = paper_state_dir(resolve_state_dir(os.environ, getattr(args, "state_dir", None)))
     spot_balances = _balances(args.balance, "--balance")
     futures_balances = _balances(args.futures_balance, "--futures-balance")
 
     from binance_mcp.paper.runner import PaperConfig, serve_forever
 
     config = PaperConfig(host=args.host, port=args.port, state_dir=state_dir, reset=args.reset)
-    if api_key is not None and api_secret is not None:
-        config.api_key = api_key.get_secret_value()
-        config.api_secret = api_secret.get_secret_value()
+    config.use_keys(api_key, api_secret)
     if args.seed is not None:
         config.seed = args.seed
     if args.walk_interval is not None:

@@ -70,6 +70,11 @@ class RetryPolicy:
     recv_window_ms: int = 5000
 
 
+def paper_state_dir(state_dir: Path) -> Path:
+    """Where the paper account lives: `serve` and `paper` share it."""
+    return state_dir / "paper"
+
+
 @dataclass(frozen=True)
 class Settings:
     """The resolved configuration. Keys are `SecretStr` and left out of repr, so logging or
@@ -98,7 +103,7 @@ class Settings:
 
     @property
     def paper_state_dir(self) -> Path:
-        return self.state_dir / "paper"
+        return paper_state_dir(self.state_dir)
 
     def fixed_endpoints(self) -> Endpoints | None:
         """The endpoints known without starting anything; None for an in-process paper venue,

@@ -111,11 +111,6 @@ class Exchange:
         return self.endpoints.venue
 
     @property
-    def used_weight(self) -> dict[str, int]:
-        """The request weight each host reported this minute (X-MBX-USED-WEIGHT-1M), by host."""
-        return self.gates.used_weight()
-
-    @property
     def clock_offset_ms(self) -> int | None:
         """The offset signed requests carry (exchange clock minus ours), once measured."""
         return int(self.client.timestamp_offset) if self.client.clock_synced else None
@@ -289,7 +284,7 @@ class Exchange:
         """The symbol's filters; an unknown symbol is an `InvalidArgument` naming close ones."""
         if market == "spot":
             return await self._spot_rules.get(symbol, lambda: self._fetch_spot_rules(symbol))
-        table = await self._futures_info.get("", self._fetch_futures_rules)
+        table = await self.futures_symbols()
         found = table.get(symbol)
         if found is None:
             raise _unknown_symbol(symbol, market, list(table))

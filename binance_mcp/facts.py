@@ -15,13 +15,11 @@ from typing import Any
 from binance_mcp.errors import ToolFailure
 from binance_mcp.exchange import Exchange
 from binance_mcp.policy_engine import Unknown
+from binance_mcp.tools.orders import SPOT_PRICED, SPOT_TRIGGERED
 
 # Gives the exchange, connecting at the first call; the CLI's offline commands pass one that
 # raises `Unknown` instead.
 Venue = Callable[[], Awaitable[Exchange]]
-
-_SPOT_LIMIT_PRICED = frozenset({"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
-_SPOT_TRIGGERED = frozenset({"STOP_LOSS", "TAKE_PROFIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
 
 
 def market_of(tool: str, args: dict[str, Any]) -> str | None:
@@ -101,9 +99,9 @@ async def _notional(tool: str, args: dict[str, Any], venue: Venue) -> Decimal | 
         quantity = await _position_size(await venue(), args["symbol"])
     kind = args.get("type")
     prices = []
-    if args.get("price") is not None and (not spot or kind in _SPOT_LIMIT_PRICED):
+    if args.get("price") is not None and (not spot or kind in SPOT_PRICED):
         prices.append(Decimal(args["price"]))
-    if args.get("stopPrice") is not None and (not spot or kind in _SPOT_TRIGGERED):
+    if args.get("stopPrice") is not None and (not spot or kind in SPOT_TRIGGERED):
         prices.append(Decimal(args["stopPrice"]))
     if not prices or args.get("side") == "SELL":
         prices.append(await _current_price(tool, args["symbol"], venue))

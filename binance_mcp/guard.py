@@ -157,6 +157,12 @@ class Guard:
         self.local = MemoryCounters()
         self.approver = Approver(ApprovalQueue(settings.state_dir), settings.approval_timeout)
 
+    def close(self) -> None:
+        """The audit log and the SQLite connections; each reopens if used again."""
+        self.audit.close()
+        self.store.close()
+        self.approver.queue.close()
+
     @staticmethod
     def _venue(ctx: Any) -> Venue:
         async def exchange() -> Exchange:
@@ -297,8 +303,8 @@ class Guard:
         return result
 
     def _changed_while_waiting(self, tool: ToolDef, version: str) -> str | None:
-        reason = self.halted()
-        if reason is not None and tool.risk in ("write", "financial"):
+        reason = self._halted(tool)
+        if reason is not None:
             return f"trading was halted while the approval was pending: {reason}"
         self.policy.current()
         if self.policy.version != version:

@@ -197,12 +197,6 @@ class HostGates:
     def _minute(self, now: float) -> int:
         return int((now * 1000 + self.offset_ms) // 60_000)
 
-    def used_weight(self) -> dict[str, int]:
-        """The weight each host reported this minute (0 once its minute is over), for the hosts
-        that have answered at least once."""
-        minute = self._minute(self.clock())
-        return {h.url: h.used if h.minute == minute else 0 for h in self.hosts if h.minute >= 0}
-
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Per host: the weight used this minute, the limit, and the end of a ban in force."""
         now = self.clock()

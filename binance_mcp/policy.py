@@ -28,7 +28,6 @@ from binance_mcp.conditions import Test, compile_condition
 from binance_mcp.tools.risk import RiskClass
 
 Action = Literal["allow", "deny", "approve", "dry_run"]
-ACTIONS: Final = ("allow", "deny", "approve", "dry_run")
 DERIVED_FACTS: Final = ("notional", "market", "venue", "reduces_position", "leverage")
 RATE_UNITS: Final = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE: Final = re.compile(r"\s*(\d+)\s*/\s*(second|minute|hour|day)\s*")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Protocol
 
 from binance_mcp.conditions import Incomparable, to_decimal
 from binance_mcp.policy import Action, Policy, RateLimit, Rule, tool_arguments
@@ -18,6 +18,10 @@ from binance_mcp.tools.risk import RiskClass
 
 # Tools that place orders: the ones `max_order_notional` and `daily_notional` concern.
 ORDER_TOOLS: Final = frozenset({"binance_spot_place_order", "binance_futures_place_order"})
+# Tools that set a leverage (`max_leverage` concerns them).
+LEVERAGE_TOOLS: Final = frozenset(
+    {"binance_futures_place_order", "binance_futures_change_leverage"}
+)
 # Futures tools that add or change exposure; `futures: deny | reduce_only` concerns them.
 FUTURES_TRADING: Final = frozenset(
     {
@@ -28,12 +32,10 @@ FUTURES_TRADING: Final = frozenset(
     }
 )
 
-Outcome = Literal["allow", "deny", "approve", "dry_run"]
-
 
 @dataclass(frozen=True)
 class Decision:
-    action: Outcome
+    action: Action
     rule: str  # where in the policy the decision came from
     reason: str
     facts: tuple[str, ...] = field(default=())
@@ -204,10 +206,7 @@ def limits_for(policy: Policy, tool: str, risk: RiskClass) -> list[str]:
         for name in ("max_order_notional", "daily_notional", "max_open_orders"):
             if getattr(limits, name) is not None:
                 found.append(name)
-    if limits.max_leverage is not None and tool in (
-        "binance_futures_place_order",
-        "binance_futures_change_leverage",
-    ):
+    if limits.max_leverage is not None and tool in LEVERAGE_TOOLS:
         found.append("max_leverage")
     return found
 
@@ -222,10 +221,7 @@ def needed_facts(policy: Policy, tool: str, risk: RiskClass) -> frozenset[str]:
     limits = policy.limits
     if tool in ORDER_TOOLS and (limits.max_order_notional or limits.daily_notional):
         names.add("notional")
-    if limits.max_leverage is not None and tool in (
-        "binance_futures_place_order",
-        "binance_futures_change_leverage",
-    ):
+    if limits.max_leverage is not None and tool in LEVERAGE_TOOLS:
         names.add("leverage")
     if limits.futures == "reduce_only" and tool in FUTURES_TRADING:
         names.add("reduces_position")

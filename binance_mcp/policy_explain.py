@@ -10,19 +10,20 @@ open orders) are given by the user; a missing one denies, as it would in the ser
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from binance_mcp.exchange import Exchange
 from binance_mcp.facts import base_facts, derive
 from binance_mcp.guard_commands import print_errors
-from binance_mcp.policy import Policy, PolicyError, load_policy
+from binance_mcp.policy import Action, Policy, PolicyError, load_policy
 from binance_mcp.policy_engine import (
     ORDER_TOOLS,
     Decision,
@@ -37,7 +38,8 @@ from binance_mcp.state_store import MemoryCounters
 from binance_mcp.symbol_rules import dec_str
 from binance_mcp.tools.declare import ToolDef
 
-Outcome = Literal["allow", "deny", "approve", "dry_run"]
+if TYPE_CHECKING:
+    from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 
 
 class CallError(Exception):
@@ -46,22 +48,28 @@ class CallError(Exception):
 
 
 def tool_named(name: str) -> ToolDef:
-    from binance_mcp.tools import all_tools
+    from binance_mcp.tools import tool_def
+    from binance_mcp.tools.catalogue import catalogue
 
-    table = {t.name: t for t in all_tools()}
-    if name not in table:
+    entry = catalogue().get(name)
+    if entry is None:
         raise CallError(f"unknown tool {name!r}; `binance-mcp tools` lists the 35")
-    return table[name]
+    return tool_def(name, entry.area)
+
+
+@functools.cache
+def _arguments_of(tool: ToolDef) -> FuncMetadata:
+    """The tool's argument model as the server builds it (once per tool: it costs ~8 ms)."""
+    from mcp.server.mcpserver.tools import Tool
+
+    return Tool.from_function(tool.fn, name=tool.name, structured_output=True).fn_metadata
 
 
 def validated(tool: ToolDef, args: Mapping[str, Any]) -> dict[str, Any]:
     """The arguments as the server would pass them to the tool (normalised symbols, decimals),
     or CallError naming each problem."""
-    from mcp.server.mcpserver.tools import Tool
-
-    built = Tool.from_function(tool.fn, name=tool.name, structured_output=True)
     try:
-        values = built.fn_metadata.validate_arguments(dict(args))
+        values = _arguments_of(tool).validate_arguments(dict(args))
     except ValidationError as exc:
         problems = [
             f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
@@ -178,7 +186,7 @@ class Case(BaseModel):
     name: str | None = None
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
-    expect: Outcome
+    expect: Action
     rule: str | None = None  # the decision's rule location, exactly
     reason: str | None = None  # a part of the decision's reason
     facts: dict[str, Any] = Field(default_factory=dict)  # what the exchange would say

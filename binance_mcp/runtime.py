@@ -40,7 +40,7 @@ class Runtime:
         settings: Settings,
         endpoints: Future[Endpoints],
         guard: Guard,
-        start_venue: Callable[[], object] | None = None,
+        start_venue: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.guard = guard
@@ -78,7 +78,7 @@ class Runtime:
             raise VenueUnavailable(f"the paper exchange failed to start: {exc}") from None
 
     async def aclose(self) -> None:
-        self.guard.audit.close()
+        self.guard.close()
         if self._exchange is not None:
             await self._exchange.close()
             self._exchange = None
@@ -96,28 +96,25 @@ class PaperStarter:
         self._lock = threading.Lock()
         self._started = self._stopped = False
 
-    def start(self) -> PaperStarter:
+    def start(self) -> None:
         with self._lock:
-            if not (self._started or self._stopped):
-                try:
-                    self._thread.start()
-                except RuntimeError as exc:  # "can't start new thread": tell the waiting call
-                    log.error("paper exchange failed to start: %s", exc)
-                    self.future.set_exception(exc)
-                else:
-                    self._started = True
-                self._stopped = not self._started  # one try: a failed start is not retried
-        return self
+            if self._started or self._stopped:
+                return
+            try:
+                self._thread.start()
+            except RuntimeError as exc:  # "can't start new thread": tell the waiting call
+                self._stopped = True  # one try: a failed start is not retried
+                log.error("paper exchange failed to start: %s", exc)
+                self.future.set_exception(exc)
+            else:
+                self._started = True
 
     def _start(self) -> None:
         try:
             from binance_mcp.paper.runner import PaperConfig, start_paper_exchange
 
-            key, secret = self.settings.api_key, self.settings.api_secret
             config = PaperConfig(state_dir=self.settings.paper_state_dir)
-            if key is not None and secret is not None:
-                config.api_key = key.get_secret_value()
-                config.api_secret = secret.get_secret_value()
+            config.use_keys(self.settings.api_key, self.settings.api_secret)
             self.settings.paper_state_dir.mkdir(parents=True, exist_ok=True)
             self._exchange = start_paper_exchange(config)
             endpoints = Endpoints(

@@ -276,9 +276,11 @@ def _grid_check(name: str, label: str, value: Decimal, grid: Grid, unit: str) ->
     )
 
 
-def failures_text(symbol: str, checks: list[FilterCheck]) -> str | None:
+def failures_text(
+    symbol: str, checks: list[FilterCheck], lead: str = "order not sent"
+) -> str | None:
     """One line naming every failed filter with its nearest valid values, or None if all pass."""
     failed = [f"{c.filter}: {c.detail}" for c in checks if not c.ok]
     if not failed:
         return None
-    return f"order not sent: {symbol} " + "; ".join(failed)
+    return f"{lead}: {symbol} " + "; ".join(failed)

@@ -11,6 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 log = logging.getLogger("binance_mcp.paper")
 
@@ -43,6 +47,12 @@ class PaperConfig:
     # How far the exchange's clock runs ahead of this machine's (ms; negative: behind). Tests
     # may change `PaperState.clock_offset_ms` while the exchange runs.
     clock_offset_ms: int = 0
+
+    def use_keys(self, key: SecretStr | None, secret: SecretStr | None) -> None:
+        """The user's keys (BINANCE_API_KEY/SECRET) when both are set; else the generated ones."""
+        if key is not None and secret is not None:
+            self.api_key = key.get_secret_value()
+            self.api_secret = secret.get_secret_value()
 
 
 class PaperExchange:

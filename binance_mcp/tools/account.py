@@ -16,7 +16,7 @@ from binance_mcp.errors import ToolFailure
 from binance_mcp.exchange import Exchange
 from binance_mcp.exchange_client import midpoint_ms
 from binance_mcp.runtime import Runtime
-from binance_mcp.tools.args import Symbol
+from binance_mcp.tools.args import Symbol, upper
 from binance_mcp.tools.declare import exchange, tool
 from binance_mcp.tools.results import Result
 
@@ -69,7 +69,7 @@ async def binance_spot_balances(
     ctx: Ctx,
     asset: Annotated[
         str | None,
-        BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
+        BeforeValidator(upper),
         Field(description="Only this asset, e.g. USDT"),
     ] = None,
 ) -> Balances:

@@ -21,7 +21,7 @@ from binance_mcp.errors import ExchangeError, InvalidArgument, ToolFailure
 from binance_mcp.exchange import Exchange
 from binance_mcp.runtime import Runtime
 from binance_mcp.symbol_rules import FilterCheck, SymbolRules, dec_str, failures_text
-from binance_mcp.tools.args import MarketName, PositiveDecimal, Side, Symbol
+from binance_mcp.tools.args import MarketName, PositiveDecimal, Side, Symbol, upper
 from binance_mcp.tools.declare import exchange, tool
 from binance_mcp.tools.results import Result
 
@@ -120,9 +120,8 @@ async def binance_calculate_position_size(
         stop_price=None,
         reference_price=entryPrice,
     )
-    text = failures_text(symbol, checks)
+    text = failures_text(symbol, checks, lead="position size not valid")
     if text is not None:
-        text = text.replace("order not sent: ", "position size not valid: ", 1)
         largest = grid.high if grid is not None and grid.high else None
         if rules.max_notional:
             by_notional = rules.floor_quantity(rules.max_notional / entryPrice, is_market=False)
@@ -496,7 +495,7 @@ async def binance_check_order_precision(
     side: Side = "BUY",
     type: Annotated[
         Literal["LIMIT", "MARKET"],
-        BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
+        BeforeValidator(upper),
     ] = "LIMIT",
 ) -> Precision:
     """Each filter of an order passed or failed, with the nearest valid price and quantity."""

@@ -31,7 +31,8 @@ def normalise_symbol(value: Any) -> Any:
     return symbol
 
 
-def _upper(value: Any) -> Any:
+def upper(value: Any) -> Any:
+    """Trimmed upper case: agents write `btcusdt `, `buy`, `usdt`."""
     return value.strip().upper() if isinstance(value, str) else value
 
 
@@ -49,13 +50,13 @@ def _client_id(value: Any) -> Any:
 
 Symbol = Annotated[str, BeforeValidator(normalise_symbol)]
 Symbols = Annotated[list[Symbol], Field(min_length=1, max_length=100)]
-Side = Annotated[Literal["BUY", "SELL"], BeforeValidator(_upper)]
+Side = Annotated[Literal["BUY", "SELL"], BeforeValidator(upper)]
 MarketName = Annotated[
     Literal["spot", "futures"],
     BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
 ]
-PositionSide = Annotated[Literal["BOTH", "LONG", "SHORT"], BeforeValidator(_upper)]
-TimeInForce = Annotated[Literal["GTC", "IOC", "FOK"], BeforeValidator(_upper)]
+PositionSide = Annotated[Literal["BOTH", "LONG", "SHORT"], BeforeValidator(upper)]
+TimeInForce = Annotated[Literal["GTC", "IOC", "FOK"], BeforeValidator(upper)]
 
 
 def _positive(value: Decimal) -> Decimal:

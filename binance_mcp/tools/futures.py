@@ -29,6 +29,7 @@ from binance_mcp.symbol_rules import dec_or_none, dec_str
 from binance_mcp.tools.args import (
     ClientId,
     FromId,
+    Limit1000,
     Millis,
     OrderId,
     PositionSide,
@@ -39,7 +40,7 @@ from binance_mcp.tools.args import (
     check_window,
 )
 from binance_mcp.tools.declare import exchange, tool
-from binance_mcp.tools.orders import check_shape, client_id, place_order, precheck
+from binance_mcp.tools.orders import cancelled_anyway, check_shape, client_id, place_order, precheck
 from binance_mcp.tools.results import Result
 
 Ctx = Context[Runtime, Any]
@@ -212,7 +213,11 @@ async def binance_futures_place_order(
     rules = await ex.rules("futures", symbol)
     if rules.order_types and type not in rules.order_types:
         raise InvalidArgument(f"{symbol} does not take {type} orders; it takes {rules.order_types}")
-    mark = Decimal((await ex.read("futures_mark_price", symbol=symbol))["markPrice"])
+    # Binance values a market stop at its trigger price, anything else at the mark price.
+    if type in _CLOSE_ALL and stopPrice is not None:
+        reference = stopPrice
+    else:
+        reference = Decimal((await ex.read("futures_mark_price", symbol=symbol))["markPrice"])
     precheck(
         rules,
         side=side,
@@ -220,8 +225,7 @@ async def binance_futures_place_order(
         price=price,
         quantity=quantity,
         stop_price=stopPrice,
-        # Binance values a market stop at its trigger price, anything else at the mark price.
-        reference_price=stopPrice if type in _CLOSE_ALL and stopPrice else mark,
+        reference_price=reference,
         reduce_only=reduceOnly or closePosition,
     )
     if reduceOnly and positionSide in (None, "BOTH"):
@@ -330,13 +334,13 @@ async def binance_futures_cancel_order(
             origClientOrderId=origClientOrderId,
         )
     except ExchangeError as exc:
-        if exc.code == -2011 and exc.attempts > 1:
-            # Sent again after a lost answer: the first try may have cancelled it.
-            ids = {"orderId": orderId, "origClientOrderId": origClientOrderId}
-            with contextlib.suppress(ExchangeError):
-                row = await ex.read("futures_get_order", symbol=symbol, **ids)
-                if row.get("status") == "CANCELED":
-                    return CancelledFuturesOrder(venue=ex.venue, order=regular_order(row))
+        ids = {"orderId": orderId, "origClientOrderId": origClientOrderId}
+        with contextlib.suppress(ExchangeError):  # not found: maybe a conditional order's id
+            row = await cancelled_anyway(
+                exc, lambda: ex.read("futures_get_order", symbol=symbol, **ids)
+            )
+            if row is not None:
+                return CancelledFuturesOrder(venue=ex.venue, order=regular_order(row))
         # Our results show a conditional order's clientAlgoId as its clientOrderId, so an
         # agent may well cancel it by that id.
         if exc.code != -2011 or origClientOrderId is None:
@@ -362,11 +366,10 @@ async def _cancel_conditional(
     try:
         await ex.write("futures_cancel_order", algoId=int(row["algoId"]))
     except ExchangeError as exc:
-        if exc.code != -2011 or exc.attempts < 2:
-            raise
-        # Sent again after a lost answer: the first try may have cancelled it.
-        now = await ex.read("futures_get_order", algoId=int(row["algoId"]))
-        if now.get("algoStatus") != "CANCELED":
+        now = await cancelled_anyway(
+            exc, lambda: ex.read("futures_get_order", algoId=int(row["algoId"])), "algoStatus"
+        )
+        if now is None:
             raise
         return conditional_order(now)
     return conditional_order({**row, "algoStatus": "CANCELED"})
@@ -428,7 +431,7 @@ async def binance_futures_order_history(
     orderId: Annotated[int | None, Field(gt=0)] = None,
     startTime: Millis | None = None,
     endTime: Millis | None = None,
-    limit: Annotated[int, Field(ge=1, le=1000)] = 50,
+    limit: Limit1000 = 50,
 ) -> FuturesOrders:
     """A symbol's futures orders, oldest first."""
     check_window(startTime, endTime)
@@ -477,7 +480,7 @@ async def binance_futures_trade_history(
     startTime: Millis | None = None,
     endTime: Millis | None = None,
     fromId: FromId | None = None,
-    limit: Annotated[int, Field(ge=1, le=1000)] = 50,
+    limit: Limit1000 = 50,
 ) -> FuturesTrades:
     """Your futures fills on a symbol, oldest first."""
     if fromId is not None and (startTime is not None or endTime is not None):

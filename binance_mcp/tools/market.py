@@ -15,6 +15,7 @@ from binance_mcp.runtime import Runtime
 from binance_mcp.symbol_rules import SymbolRules, dec_str
 from binance_mcp.tools.args import (
     Interval,
+    Limit1000,
     MarketName,
     Millis,
     SpotInterval,
@@ -156,7 +157,7 @@ async def binance_spot_klines(
     ctx: Ctx,
     symbol: Symbol,
     interval: SpotInterval,
-    limit: Annotated[int, Field(ge=1, le=1000)] = 100,
+    limit: Limit1000 = 100,
     startTime: Millis | None = None,
     endTime: Millis | None = None,
 ) -> Klines:

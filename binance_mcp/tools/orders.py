@@ -22,6 +22,12 @@ from binance_mcp.symbol_rules import SymbolRules, failures_text
 
 # Ours, so an order placed through this server can be recognised and looked up by its id.
 CLIENT_ID_PREFIX: Final = "bmcp-"
+# Spot order types that take a limit price, and those that take a stop price, as Binance
+# defines them (sending anything else is -1106); the guard values orders by the same sets.
+SPOT_PRICED: Final = frozenset({"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
+SPOT_TRIGGERED: Final = frozenset(
+    {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
+)
 
 
 def client_id(given: str | None) -> str:
@@ -251,3 +257,17 @@ def precheck(
     text = failures_text(rules.symbol, checks)
     if text is not None:
         raise InvalidArgument(text)
+
+
+async def cancelled_anyway(
+    failure: ExchangeError,
+    lookup: Callable[[], Awaitable[dict[str, Any]]],
+    status_key: str = "status",
+) -> dict[str, Any] | None:
+    """A cancel sent again after a lost answer finds the order already gone (-2011): the first
+    try may have cancelled it. The order as it stands when it reads as cancelled; None when
+    the failure stands."""
+    if failure.code != -2011 or failure.attempts < 2:
+        return None
+    row = await lookup()
+    return row if row.get(status_key) == "CANCELED" else None

@@ -15,6 +15,7 @@ from binance_mcp.symbol_rules import dec_or_none, dec_str
 from binance_mcp.tools.args import (
     ClientId,
     FromId,
+    Limit1000,
     Millis,
     OrderId,
     PositiveDecimal,
@@ -25,7 +26,15 @@ from binance_mcp.tools.args import (
     TimeInForce,
 )
 from binance_mcp.tools.declare import exchange, tool
-from binance_mcp.tools.orders import check_shape, client_id, place_order, precheck
+from binance_mcp.tools.orders import (
+    SPOT_PRICED,
+    SPOT_TRIGGERED,
+    cancelled_anyway,
+    check_shape,
+    client_id,
+    place_order,
+    precheck,
+)
 from binance_mcp.tools.results import Result
 
 Ctx = Context[Runtime, Any]
@@ -40,8 +49,6 @@ SpotType = Literal[
     "TAKE_PROFIT_LIMIT",
 ]
 # What each order type takes, as Binance defines it: sending anything else is -1106.
-_NEEDS_PRICE = frozenset({"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
-_NEEDS_STOP = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
 _TAKES_TIME_IN_FORCE = frozenset({"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
 # Market orders once triggered: MARKET_LOT_SIZE applies, and there is no limit price.
 _MARKET_LIKE = {"MARKET", "STOP_LOSS", "TAKE_PROFIT"}
@@ -114,18 +121,21 @@ async def binance_spot_place_order(
     rules = await ex.rules("spot", symbol)
     if type not in rules.order_types and rules.order_types:
         raise InvalidArgument(f"{symbol} does not take {type} orders; it takes {rules.order_types}")
-    average = Decimal((await ex.read("get_avg_price", symbol=symbol))["price"])
-    is_market = type in _MARKET_LIKE
     if quoteOrderQty is not None:
         _check_quote_amount(symbol, quoteOrderQty, rules.min_notional, rules.min_notional_on_market)
+    # A triggered market order (STOP_LOSS, TAKE_PROFIT) is valued at its stop price; anything
+    # else against the average price, as Binance checks it.
+    reference = stopPrice
+    if type == "MARKET" or price is not None:
+        reference = Decimal((await ex.read("get_avg_price", symbol=symbol))["price"])
     precheck(
         rules,
         side=side,
-        is_market=is_market,
+        is_market=type in _MARKET_LIKE,
         price=price,
         quantity=quantity,
         stop_price=stopPrice,
-        reference_price=average if type == "MARKET" or price is not None else stopPrice,
+        reference_price=reference,
     )
     if timeInForce is None and type in _TAKES_TIME_IN_FORCE:
         timeInForce = "GTC"
@@ -180,8 +190,8 @@ def _check_spot_shape(
         price=price,
         stop=stop,
         tif=tif,
-        price_types=_NEEDS_PRICE,
-        stop_types=_NEEDS_STOP,
+        price_types=SPOT_PRICED,
+        stop_types=SPOT_TRIGGERED,
         tif_types=_TAKES_TIME_IN_FORCE,
     )
 
@@ -218,12 +228,8 @@ async def binance_spot_cancel_order(
     try:
         answer = await ex.write("cancel_order", symbol=symbol, **ids)
     except ExchangeError as exc:
-        # Sent again after a lost answer, a cancel finds the order already gone: the first
-        # try may have cancelled it. What the order's state says is the answer.
-        if exc.code != -2011 or exc.attempts < 2:
-            raise
-        row = await ex.read("get_order", symbol=symbol, **ids)
-        if row.get("status") != "CANCELED":
+        row = await cancelled_anyway(exc, lambda: ex.read("get_order", symbol=symbol, **ids))
+        if row is None:
             raise
         return CancelledSpotOrder(venue=ex.venue, order=spot_order(row))
     return CancelledSpotOrder(venue=ex.venue, order=spot_order(_as_order(answer)))
@@ -278,7 +284,7 @@ async def binance_spot_order_history(
     orderId: Annotated[int | None, Field(gt=0, description="Start from this order id")] = None,
     startTime: Millis | None = None,
     endTime: Millis | None = None,
-    limit: Annotated[int, Field(ge=1, le=1000)] = 50,
+    limit: Limit1000 = 50,
 ) -> SpotOrders:
     """Spot orders of a symbol (open, filled, cancelled), oldest first."""
     ex = await exchange(ctx)
@@ -317,7 +323,7 @@ async def binance_spot_trade_history(
     startTime: Millis | None = None,
     endTime: Millis | None = None,
     fromId: FromId | None = None,
-    limit: Annotated[int, Field(ge=1, le=1000)] = 50,
+    limit: Limit1000 = 50,
 ) -> SpotTrades:
     """Your spot fills on a symbol, with commission, oldest first."""
     ex = await exchange(ctx)
