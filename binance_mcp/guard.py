@@ -285,14 +285,15 @@ class Guard:
             result = await self._carry_out(tool, kwargs, decision, action)
         except ToolError as exc:
             # A definite failure (a rejection, a local check, a denial) placed nothing.
-            counters.settle(placed=getattr(exc, "uncertain", False))
+            counters.settle(placed=action != "dry_run" and getattr(exc, "uncertain", False))
             record["outcome"] = str(exc)[:300]
             self._finish(record, started)
             raise
         except BaseException:
-            counters.settle(placed=True)
+            counters.settle(placed=action != "dry_run")
             raise
-        counters.settle(placed=True)
+        # A dry run sent a test order at most: it spent nothing of the day's budget.
+        counters.settle(placed=action != "dry_run")
         record["outcome"] = "ok"
         # Reads place nothing; a missing attribute on a pydantic result is a costly miss.
         order = None if tool.risk == "read" else getattr(result, "order", None)
