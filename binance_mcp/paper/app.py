@@ -108,19 +108,13 @@ def _authenticate(
     _check_timestamp(p, now)
 
 
-def _read_params(query: str, body: str) -> Params:
+def _read_params(pairs: list[tuple[str, str]]) -> Params:
     values: dict[str, str] = {}
-    for raw in (query, body):
-        for name, value in parse_qsl(raw, keep_blank_values=True):
-            if name in values:
-                raise BinanceError(-1101, f"Duplicate values for parameter '{name}'.")
-            values[name] = value
+    for name, value in pairs:
+        if name in values:
+            raise BinanceError(-1101, f"Duplicate values for parameter '{name}'.")
+        values[name] = value
     return Params(values)
-
-
-def _logged_params(query: str, body: str) -> dict[str, str]:
-    pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True)
-    return {k: v for k, v in pairs if k != "signature"}
 
 
 def _meter(state: PaperState, path: str) -> WeightMeter:
@@ -162,14 +156,15 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     method, path = request.method, request.path
     query = request.query_string
     body = (await request.text()) if request.can_read_body else ""
+    pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True)
     logged: dict[str, Any] = {
         "time": state.now_ms(),
         "method": method,
         "path": path,
-        "params": _logged_params(query, body),
+        "params": {k: v for k, v in pairs if k != "signature"},
     }
     state.requests.append(logged)
-    response = await _dispatch(request, state, routes, method, path, query, body, logged)
+    response = await _dispatch(request, state, routes, method, path, query, body, pairs, logged)
     logged["status"] = response.status
     return response
 
@@ -182,6 +177,7 @@ async def _dispatch(
     path: str,
     query: str,
     body: str,
+    pairs: list[tuple[str, str]],
     logged: dict[str, Any],
 ) -> web.StreamResponse:
     fault = state.faults.take(method, path)
@@ -198,7 +194,7 @@ async def _dispatch(
 
     weight_used: int | None = None
     try:
-        p = _read_params(query, body)
+        p = _read_params(pairs)
         now = state.now_ms()
         meter = _meter(state, path)
         with state.lock:

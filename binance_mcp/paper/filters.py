@@ -122,7 +122,7 @@ def check_futures_order(
     if quantity is not None and not reduce_only:
         reference = price if price is not None else trigger if trigger is not None else mark
         if quantity * reference < spec.min_notional:
-            raise E.err(E.MIN_NOTIONAL, spec.min_notional_text)
+            raise E.err(E.MIN_NOTIONAL, str(spec.min_notional))
     if open_orders + open_algos >= spec.max_num_orders:
         raise E.err(E.MAX_OPEN_ORDERS)
     if algo and open_algos >= spec.max_num_algo_orders:

@@ -39,7 +39,6 @@ from binance_mcp.paper.futures_params import (
     WORKING_TYPES,
     check_precision,
     flag,
-    new_client_id,
 )
 from binance_mcp.paper.futures_risk import (
     MAKER_RATE,
@@ -50,7 +49,7 @@ from binance_mcp.paper.futures_risk import (
 )
 from binance_mcp.paper.lookup import find_order
 from binance_mcp.paper.market import BookLevel
-from binance_mcp.paper.params import Params
+from binance_mcp.paper.params import Params, new_client_id
 
 GTD_MIN_AHEAD_MS = 600_000
 # After a long downtime, settle at most this many missed funding times (30 days' worth).

@@ -22,9 +22,8 @@ from binance_mcp.paper.futures_params import (
     WORKING_TYPES,
     check_precision,
     flag,
-    new_client_id,
 )
-from binance_mcp.paper.params import Params
+from binance_mcp.paper.params import Params, new_client_id
 
 if TYPE_CHECKING:
     from binance_mcp.paper.futures import FuturesEngine

@@ -36,11 +36,6 @@ FUNDING_WOBBLE = Decimal("0.00002")
 INTEREST_RATE = Decimal("0.0001")
 
 
-def money(value: Decimal) -> str:
-    """Balances, PnL, margins, rates and derived prices: fixed point with eight places."""
-    return f"{value.quantize(EIGHT_PLACES, rounding=ROUND_HALF_EVEN):f}"
-
-
 @dataclass(frozen=True)
 class Bracket:
     bracket: int
@@ -76,24 +71,20 @@ class FuturesSpec(GridFilters):
     price_precision: int = 0
     quantity_precision: int = 0
     min_notional: Decimal = Decimal(0)
-    min_notional_text: str = "0"
     multiplier_up: Decimal = Decimal(0)
     multiplier_down: Decimal = Decimal(0)
     max_num_orders: int = 200
     max_num_algo_orders: int = 10
-    trigger_protect: Decimal = Decimal("0.05")
 
     def __post_init__(self) -> None:
         self.price_precision = int(self.info["pricePrecision"])
         self.quantity_precision = int(self.info["quantityPrecision"])
-        self.trigger_protect = Decimal(self.info["triggerProtect"])
         for f in self.filters:
             kind = f["filterType"]
             if self.read_grid_filter(f):
                 continue
             if kind == "MIN_NOTIONAL":
                 self.min_notional = Decimal(f["notional"])
-                self.min_notional_text = f["notional"]
             elif kind == "PERCENT_PRICE":
                 self.multiplier_up = Decimal(f["multiplierUp"])
                 self.multiplier_down = Decimal(f["multiplierDown"])
@@ -111,10 +102,6 @@ class FuturesSpec(GridFilters):
         return f"{value:.{self.quantity_precision}f}"
 
     # ----- leverage brackets ---------------------------------------------------------------
-
-    @property
-    def max_leverage(self) -> int:
-        return self.brackets[0].initial_leverage
 
     def bracket_for(self, notional: Decimal) -> Bracket:
         """The bracket a position of this (absolute) notional falls in."""

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from binance_mcp.paper.futures_market import FuturesSpec, money
+from binance_mcp.paper.futures_market import FuturesSpec
+from binance_mcp.paper.market import fmt
 
 ZERO = Decimal(0)
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
@@ -77,10 +78,10 @@ class FuturesOrder(BaseModel):
             "status": self.status,
             "clientOrderId": self.clientOrderId,
             "price": spec.price_str(self.price),
-            "avgPrice": money(self.avg_price),
+            "avgPrice": fmt(self.avg_price),
             "origQty": spec.qty_str(self.origQty),
             "executedQty": spec.qty_str(self.executedQty),
-            "cumQuote": money(self.cumQuote),
+            "cumQuote": fmt(self.cumQuote),
             "timeInForce": self.timeInForce,
             "type": self.type,
             "reduceOnly": self.reduceOnly,
@@ -195,15 +196,15 @@ class FuturesTrade(BaseModel):
     def wire(self, spec: FuturesSpec) -> dict[str, Any]:
         return {
             "buyer": self.side == "BUY",
-            "commission": money(self.commission),
+            "commission": fmt(self.commission),
             "commissionAsset": self.commissionAsset,
             "id": self.id,
             "maker": self.maker,
             "orderId": self.orderId,
             "price": spec.price_str(self.price),
             "qty": spec.qty_str(self.qty),
-            "quoteQty": money(self.price * self.qty),
-            "realizedPnl": money(self.realizedPnl),
+            "quoteQty": fmt(self.price * self.qty),
+            "realizedPnl": fmt(self.realizedPnl),
             "side": self.side,
             "positionSide": self.positionSide,
             "symbol": self.symbol,
@@ -224,7 +225,7 @@ class Income(BaseModel):
         return {
             "symbol": self.symbol,
             "incomeType": self.incomeType,
-            "income": money(self.income),
+            "income": fmt(self.income),
             "asset": self.asset,
             "info": self.incomeType,
             "time": self.time,

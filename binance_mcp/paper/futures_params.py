@@ -3,8 +3,6 @@ booleans, precision and generated client ids."""
 
 from __future__ import annotations
 
-import secrets
-
 from binance_mcp.paper import errors as E
 from binance_mcp.paper.errors import illegal
 from binance_mcp.paper.futures_market import FuturesSpec
@@ -53,7 +51,3 @@ def check_precision(spec: FuturesSpec, p: Params, prices: tuple[str, ...]) -> No
     text = p.text("quantity")
     if text is not None and decimals(text) > spec.quantity_precision:
         raise E.err(E.FUT_PRECISION)
-
-
-def new_client_id() -> str:
-    return "paper" + secrets.token_hex(8)

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from binance_mcp.paper.futures_market import EIGHT_PLACES, FuturesMarket, FuturesSpec, money
+from binance_mcp.paper.futures_market import EIGHT_PLACES, FuturesMarket, FuturesSpec
 from binance_mcp.paper.futures_models import ZERO, FuturesAccount, FuturesOrder, Position
+from binance_mcp.paper.market import fmt
 
 MAKER_RATE = Decimal("0.0002")
 TAKER_RATE = Decimal("0.0005")
@@ -189,14 +190,14 @@ class Risk:
             "symbol": pos.symbol,
             "positionSide": pos.positionSide,
             "positionAmt": spec.qty_str(pos.amount),
-            "entryPrice": money(pos.entry),
-            "breakEvenPrice": money(self.break_even(pos)),
-            "markPrice": money(f.mark),
-            "unRealizedProfit": money(f.upnl),
-            "liquidationPrice": money(self.liquidation_price(f)),
-            "isolatedMargin": money(isolated_margin),
-            "notional": money(f.notional),
-            "isolatedWallet": money(pos.isolated_wallet if f.isolated else ZERO),
+            "entryPrice": fmt(pos.entry),
+            "breakEvenPrice": fmt(self.break_even(pos)),
+            "markPrice": fmt(f.mark),
+            "unRealizedProfit": fmt(f.upnl),
+            "liquidationPrice": fmt(self.liquidation_price(f)),
+            "isolatedMargin": fmt(isolated_margin),
+            "notional": fmt(f.notional),
+            "isolatedWallet": fmt(pos.isolated_wallet if f.isolated else ZERO),
         }
         if version >= 3:
             order_margin = sum(
@@ -209,10 +210,10 @@ class Risk:
             )
             row |= {
                 "marginAsset": MARGIN_ASSET,
-                "initialMargin": money(f.initial + order_margin),
-                "maintMargin": money(f.maint),
-                "positionInitialMargin": money(f.initial),
-                "openOrderInitialMargin": money(order_margin),
+                "initialMargin": fmt(f.initial + order_margin),
+                "maintMargin": fmt(f.maint),
+                "positionInitialMargin": fmt(f.initial),
+                "openOrderInitialMargin": fmt(order_margin),
                 "adl": 0,
                 "bidNotional": "0",
                 "askNotional": "0",
@@ -239,11 +240,11 @@ class Risk:
                 {
                     "accountAlias": "SgsRmYFzTiAuPa",
                     "asset": asset,
-                    "balance": money(balance),
-                    "crossWalletBalance": money(t.cross_wallet if is_margin else balance),
-                    "crossUnPnl": money(t.cross_upnl if is_margin else ZERO),
-                    "availableBalance": money(available),
-                    "maxWithdrawAmount": money(min(available, balance)),
+                    "balance": fmt(balance),
+                    "crossWalletBalance": fmt(t.cross_wallet if is_margin else balance),
+                    "crossUnPnl": fmt(t.cross_upnl if is_margin else ZERO),
+                    "availableBalance": fmt(available),
+                    "maxWithdrawAmount": fmt(min(available, balance)),
                     "marginAvailable": True,
                     "updateTime": self.account.update_time or now,
                 }
@@ -258,17 +259,17 @@ class Risk:
         t = self.totals()
         available = max(t.available, ZERO)
         totals = {
-            "totalInitialMargin": money(t.position_initial + t.order_initial),
-            "totalMaintMargin": money(t.maint),
-            "totalWalletBalance": money(t.wallet),
-            "totalUnrealizedProfit": money(t.upnl),
-            "totalMarginBalance": money(t.wallet + t.upnl),
-            "totalPositionInitialMargin": money(t.position_initial),
-            "totalOpenOrderInitialMargin": money(t.order_initial),
-            "totalCrossWalletBalance": money(t.cross_wallet),
-            "totalCrossUnPnl": money(t.cross_upnl),
-            "availableBalance": money(available),
-            "maxWithdrawAmount": money(min(available, t.cross_wallet)),
+            "totalInitialMargin": fmt(t.position_initial + t.order_initial),
+            "totalMaintMargin": fmt(t.maint),
+            "totalWalletBalance": fmt(t.wallet),
+            "totalUnrealizedProfit": fmt(t.upnl),
+            "totalMarginBalance": fmt(t.wallet + t.upnl),
+            "totalPositionInitialMargin": fmt(t.position_initial),
+            "totalOpenOrderInitialMargin": fmt(t.order_initial),
+            "totalCrossWalletBalance": fmt(t.cross_wallet),
+            "totalCrossUnPnl": fmt(t.cross_upnl),
+            "availableBalance": fmt(available),
+            "maxWithdrawAmount": fmt(min(available, t.cross_wallet)),
         }
         assets = []
         for asset in self._assets():
@@ -276,17 +277,17 @@ class Risk:
             balance = self.account.wallet.get(asset, ZERO)
             row = {
                 "asset": asset,
-                "walletBalance": money(balance),
-                "unrealizedProfit": money(t.upnl if margin else ZERO),
-                "marginBalance": money(balance + (t.upnl if margin else ZERO)),
-                "maintMargin": money(t.maint if margin else ZERO),
-                "initialMargin": money(t.position_initial + t.order_initial if margin else ZERO),
-                "positionInitialMargin": money(t.position_initial if margin else ZERO),
-                "openOrderInitialMargin": money(t.order_initial if margin else ZERO),
-                "crossWalletBalance": money(t.cross_wallet if margin else balance),
-                "crossUnPnl": money(t.cross_upnl if margin else ZERO),
-                "availableBalance": money(available if margin else balance),
-                "maxWithdrawAmount": money(min(available, t.cross_wallet) if margin else balance),
+                "walletBalance": fmt(balance),
+                "unrealizedProfit": fmt(t.upnl if margin else ZERO),
+                "marginBalance": fmt(balance + (t.upnl if margin else ZERO)),
+                "maintMargin": fmt(t.maint if margin else ZERO),
+                "initialMargin": fmt(t.position_initial + t.order_initial if margin else ZERO),
+                "positionInitialMargin": fmt(t.position_initial if margin else ZERO),
+                "openOrderInitialMargin": fmt(t.order_initial if margin else ZERO),
+                "crossWalletBalance": fmt(t.cross_wallet if margin else balance),
+                "crossUnPnl": fmt(t.cross_upnl if margin else ZERO),
+                "availableBalance": fmt(available if margin else balance),
+                "maxWithdrawAmount": fmt(min(available, t.cross_wallet) if margin else balance),
                 "updateTime": self.account.update_time or now,
             }
             if version < 3:
@@ -320,25 +321,25 @@ class Risk:
                 "symbol": pos.symbol,
                 "positionSide": pos.positionSide,
                 "positionAmt": f.spec.qty_str(pos.amount),
-                "unrealizedProfit": money(f.upnl),
-                "isolatedMargin": money(pos.isolated_wallet + f.upnl if f.isolated else ZERO),
-                "notional": money(f.notional),
-                "isolatedWallet": money(pos.isolated_wallet if f.isolated else ZERO),
-                "initialMargin": money(f.initial),
-                "maintMargin": money(f.maint),
+                "unrealizedProfit": fmt(f.upnl),
+                "isolatedMargin": fmt(pos.isolated_wallet + f.upnl if f.isolated else ZERO),
+                "notional": fmt(f.notional),
+                "isolatedWallet": fmt(pos.isolated_wallet if f.isolated else ZERO),
+                "initialMargin": fmt(f.initial),
+                "maintMargin": fmt(f.maint),
                 "updateTime": pos.update_time,
             }
         return {
             "symbol": pos.symbol,
-            "initialMargin": money(f.initial),
-            "maintMargin": money(f.maint),
-            "unrealizedProfit": money(f.upnl),
-            "positionInitialMargin": money(f.initial),
-            "openOrderInitialMargin": money(ZERO),
+            "initialMargin": fmt(f.initial),
+            "maintMargin": fmt(f.maint),
+            "unrealizedProfit": fmt(f.upnl),
+            "positionInitialMargin": fmt(f.initial),
+            "openOrderInitialMargin": fmt(ZERO),
             "leverage": str(f.leverage),
             "isolated": f.isolated,
-            "entryPrice": money(pos.entry),
-            "breakEvenPrice": money(self.break_even(pos)),
+            "entryPrice": fmt(pos.entry),
+            "breakEvenPrice": fmt(self.break_even(pos)),
             "maxNotional": f"{f.spec.max_notional(f.leverage):f}",
             "bidNotional": "0",
             "askNotional": "0",

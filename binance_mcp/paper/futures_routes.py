@@ -14,11 +14,10 @@ from binance_mcp.paper.futures_market import (
     FUNDING_INTERVAL_MS,
     INTEREST_RATE,
     FuturesSpec,
-    money,
 )
 from binance_mcp.paper.futures_params import ORDER_TYPES, TIME_IN_FORCE
 from binance_mcp.paper.futures_risk import MAKER_RATE, TAKER_RATE
-from binance_mcp.paper.market import INTERVAL_MS, history_price
+from binance_mcp.paper.market import INTERVAL_MS, fmt, history_price
 from binance_mcp.paper.params import Params
 from binance_mcp.paper.routing import Endpoint, Handler, Routes
 from binance_mcp.paper.state import PaperState
@@ -201,7 +200,7 @@ def _ticker_24h(state: PaperState, spec: FuturesSpec, now: int) -> dict[str, Any
         "highPrice": spec.price_str(high),
         "lowPrice": spec.price_str(low),
         "volume": spec.qty_str(volume),
-        "quoteVolume": money(quote_volume),
+        "quoteVolume": fmt(quote_volume),
         "openTime": now - 86_400_000,
         "closeTime": now,
         "firstId": last_id - count + 1,
@@ -221,11 +220,11 @@ def premium_index(state: PaperState, p: Params, now: int) -> Any:
     rows = [
         {
             "symbol": s.symbol,
-            "markPrice": money(market.mark(s.symbol)),
-            "indexPrice": money(market.index(s.symbol)),
-            "estimatedSettlePrice": money(market.index(s.symbol)),
-            "lastFundingRate": money(market.funding_rate(s.symbol, next_funding)),
-            "interestRate": money(INTEREST_RATE),
+            "markPrice": fmt(market.mark(s.symbol)),
+            "indexPrice": fmt(market.index(s.symbol)),
+            "estimatedSettlePrice": fmt(market.index(s.symbol)),
+            "lastFundingRate": fmt(market.funding_rate(s.symbol, next_funding)),
+            "interestRate": fmt(INTEREST_RATE),
             "nextFundingTime": next_funding,
             "time": now,
         }
@@ -259,9 +258,9 @@ def funding_rate(state: PaperState, p: Params, now: int) -> Any:
                 rows.append(
                     {
                         "symbol": s.symbol,
-                        "fundingRate": money(market.funding_rate(s.symbol, t)),
+                        "fundingRate": fmt(market.funding_rate(s.symbol, t)),
                         "fundingTime": t,
-                        "markPrice": money(mark),
+                        "markPrice": fmt(mark),
                     }
                 )
         t += FUNDING_INTERVAL_MS
@@ -272,8 +271,8 @@ def funding_info(state: PaperState, p: Params, now: int) -> Any:
     return [
         {
             "symbol": s.symbol,
-            "adjustedFundingRateCap": money(FUNDING_CAP),
-            "adjustedFundingRateFloor": money(-FUNDING_CAP),
+            "adjustedFundingRateCap": fmt(FUNDING_CAP),
+            "adjustedFundingRateFloor": fmt(-FUNDING_CAP),
             "fundingIntervalHours": FUNDING_INTERVAL_MS // 3_600_000,
             "disclaimer": False,
         }
@@ -297,7 +296,7 @@ def _kline_args(state: PaperState, p: Params) -> tuple[FuturesSpec, str, int | N
 def klines(state: PaperState, p: Params, now: int) -> Any:
     spec, interval, start, end = _kline_args(state, p)
     rows = state.futures_market.candles(spec.symbol, interval, start, end, p.limit(500, 1500), now)
-    return [c.row(spec.price_str, spec.qty_str, money) for c in rows]
+    return [c.row(spec.price_str, spec.qty_str, fmt) for c in rows]
 
 
 def mark_price_klines(state: PaperState, p: Params, now: int) -> Any:

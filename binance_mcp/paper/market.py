@@ -216,9 +216,6 @@ class Walk:
     def taker_levels(self, symbol: str, order_side: str) -> Iterator[BookLevel]:
         return taker_levels(symbol, self.specs[symbol], self.prices[symbol], self.steps, order_side)
 
-    def history_price(self, symbol: str, t_ms: int, now_ms: int) -> Decimal:
-        return history_price(symbol, self.specs[symbol], self.prices[symbol], t_ms, now_ms)
-
     def klines(
         self,
         symbol: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -98,3 +99,8 @@ class Params:
                 "Illegal characters found in parameter 'symbols'; legal range is '^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$'.",
             )
         return parsed
+
+
+def new_client_id() -> str:
+    """The client order id the exchange gives an order placed without one."""
+    return "paper" + secrets.token_hex(8)

@@ -16,7 +16,7 @@ from binance_mcp.paper.filters import check_spot_order
 from binance_mcp.paper.lookup import find_order
 from binance_mcp.paper.market import BookLevel, SymbolSpec, Walk, fmt
 from binance_mcp.paper.numbers import decimals, quantize_down
-from binance_mcp.paper.params import Params
+from binance_mcp.paper.params import Params, new_client_id
 
 SIDES = ("BUY", "SELL")
 TYPES = (
@@ -348,7 +348,7 @@ class SpotEngine:
         order = SpotOrder(
             symbol=spec.symbol,
             orderId=self.account.next_order_id,
-            clientOrderId=client_id or "paper" + secrets.token_hex(8),
+            clientOrderId=client_id or new_client_id(),
             price=price or ZERO,
             origQty=quantity or ZERO,
             timeInForce=tif or "GTC",
