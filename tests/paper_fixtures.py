@@ -3,6 +3,7 @@ to it over HTTP, exactly as it would to Binance."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,3 +47,30 @@ def paper(paper_config: PaperConfig) -> Iterator[PaperExchange]:
 @pytest.fixture
 def client(paper: PaperExchange) -> Any:
     return binance_client(paper)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rejected(call: Any, **kwargs: Any) -> tuple[int, str]:
+    """The Binance code and message a python-binance call is refused with."""
+    from binance.exceptions import BinanceAPIException
+
+    with pytest.raises(BinanceAPIException) as exc:
+        call(**kwargs)
+    return exc.value.code, exc.value.message
+
+
+def filters_of(info: dict[str, Any], symbol: str) -> dict[str, dict[str, Any]]:
+    """A symbol's filters from exchange info, by filter type."""
+    entry = next(s for s in info["symbols"] if s["symbol"] == symbol)
+    return {f["filterType"]: f for f in entry["filters"]}
+
+
+def writes_since(paper: PaperExchange, start: int = 0) -> list[dict[str, Any]]:
+    """The requests other than GET the exchange received since request number `start`."""
+    return [r for r in list(paper.state.requests)[start:] if r["method"] != "GET"]

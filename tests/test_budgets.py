@@ -87,7 +87,6 @@ async def test_max_open_orders_counts_what_the_exchange_lists(
     assert open_spot(paper) == 2
 
 
-
 async def test_dry_runs_spend_nothing_of_the_budget(paper: PaperExchange, tmp_path: Path) -> None:
     dry = BUDGET.replace("financial: allow", "financial: dry_run")
     server = guarded_server(paper, tmp_path, dry)
@@ -96,6 +95,7 @@ async def test_dry_runs_spend_nothing_of_the_budget(paper: PaperExchange, tmp_pa
             await ok(c, "binance_spot_place_order", BUY_LIMIT)
     assert orders_sent(paper) == []
     assert open_spot(paper) == 0
+
 
 async def test_two_servers_on_one_state_dir_share_budget_and_rate_limits(
     paper: PaperExchange, tmp_path: Path

@@ -21,6 +21,7 @@ from mcp.types import CallToolResult, ElicitResult
 from binance_mcp import guard_commands
 from binance_mcp.paper.runner import PaperExchange
 from tests.mcp_fixtures import fails, ok
+from tests.paper_fixtures import writes_since
 from tests.test_approval import APPROVE_ORDERS, Progress, answering, cli
 from tests.test_guard import BUY_LIMIT, guarded_server, orders_sent
 
@@ -247,10 +248,6 @@ ATTEMPTS = [
 
 def text_of(result: CallToolResult) -> str:
     return str(getattr(result.content[0], "text", "")) if result.content else ""
-
-
-def writes_since(paper: PaperExchange, start: int) -> list[dict[str, Any]]:
-    return [r for r in list(paper.state.requests)[start:] if r["method"] != "GET"]
 
 
 def exposure(paper: PaperExchange) -> dict[str, Decimal]:

@@ -3,7 +3,6 @@ errors described without secrets."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,10 @@ from pydantic import SecretStr
 
 from binance_mcp.exchange_client import describe_exchange_error, make_async_client, make_client
 from binance_mcp.venues import HOSTED_VENUES, Endpoints, Venue
+from tests.paper_fixtures import closed_port
 
 KEY = "k" * 64
 SECRET = "s" * 64
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def endpoints_for(venue: Venue, keys: bool = True) -> Endpoints:

@@ -7,8 +7,6 @@ the tests run as root."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,23 +23,14 @@ from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.runner import PaperConfig, PaperExchange, start_paper_exchange
 from binance_mcp.policy import PolicyError
 from binance_mcp.server import build_server
-from tests.mcp_fixtures import FAST_RETRY, fails, ok, paper_settings
+from tests.mcp_fixtures import FAST_RETRY, fails, ok, paper_settings, server_env
+from tests.paper_fixtures import closed_port, writes_since
 from tests.test_guard import BUY_LIMIT, audit_lines, guarded_server, orders_sent
 
 pytestmark = pytest.mark.anyio
 
 BTC = "BTCUSDT"
 MARKET = {"symbol": BTC, "side": "BUY", "type": "MARKET", "quantity": "0.0001"}
-
-
-def writes_since(paper: PaperExchange, start: int = 0) -> list[dict[str, Any]]:
-    return [r for r in list(paper.state.requests)[start:] if r["method"] != "GET"]
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- the state store ------------------------------------------------------------------------------
@@ -207,17 +196,7 @@ def test_cli_refuses_to_serve_with_a_broken_policy(
     }[variant]
     (tmp_path / "policy.yaml").write_text("version: 1\nclasses:\n  financial: allwo\n")
     (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00garbage\x00")
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "BINANCE_MCP_STATE_DIR": str(tmp_path / "state"),
-        "BINANCE_MCP_VENUE": "paper",
-        "BINANCE_MCP_SPOT_URL": paper.spot_url,
-        "BINANCE_MCP_FUTURES_URL": paper.futures_url,
-        "BINANCE_API_KEY": paper.config.api_key,
-        "BINANCE_API_SECRET": paper.config.api_secret,
-        "BINANCE_MCP_POLICY": str(policy),
-    }
+    env = server_env(paper, tmp_path / "state", policy, HOME=str(tmp_path))
     initialize = (
         '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":'
         '"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}\n'

@@ -7,18 +7,10 @@ import time
 from decimal import Decimal
 from typing import Any
 
-import pytest
-from binance.exceptions import BinanceAPIException
-
 from binance_mcp.paper.runner import PaperExchange
+from tests.paper_fixtures import rejected
 
 TICK = Decimal("0.1")
-
-
-def rejected(call: Any, **kwargs: Any) -> tuple[int, str]:
-    with pytest.raises(BinanceAPIException) as exc:
-        call(**kwargs)
-    return exc.value.code, exc.value.message
 
 
 def last(client: Any, symbol: str = "BTCUSDT") -> Decimal:

@@ -11,14 +11,10 @@ import pytest
 from binance.exceptions import BinanceAPIException
 
 from binance_mcp.paper.runner import PaperExchange
+from tests.paper_fixtures import filters_of
 
 PERPETUALS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
 EIGHT_HOURS = 8 * 3_600_000
-
-
-def filters_of(info: dict[str, Any], symbol: str) -> dict[str, dict[str, Any]]:
-    entry = next(s for s in info["symbols"] if s["symbol"] == symbol)
-    return {f["filterType"]: f for f in entry["filters"]}
 
 
 def test_ping_time_and_exchange_info(client: Any) -> None:

@@ -6,19 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import pytest
-from binance.exceptions import BinanceAPIException
-
 from binance_mcp.paper.runner import PaperExchange
+from tests.paper_fixtures import rejected
 
 TAKER = Decimal("0.0005")
 MAKER = Decimal("0.0002")
-
-
-def rejected(call: Any, **kwargs: Any) -> tuple[int, str]:
-    with pytest.raises(BinanceAPIException) as exc:
-        call(**kwargs)
-    return exc.value.code, exc.value.message
 
 
 def positions(client: Any, symbol: str | None = None) -> dict[str, dict[str, Any]]:

@@ -11,14 +11,9 @@ import pytest
 from binance.exceptions import BinanceAPIException
 
 from binance_mcp.paper.runner import PaperExchange
-from tests.paper_fixtures import point_client_at
+from tests.paper_fixtures import filters_of, point_client_at
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
-
-
-def filters_of(info: dict[str, Any], symbol: str) -> dict[str, dict[str, Any]]:
-    entry = next(s for s in info["symbols"] if s["symbol"] == symbol)
-    return {f["filterType"]: f for f in entry["filters"]}
 
 
 def test_ping_and_time(client: Any) -> None:
@@ -119,7 +114,7 @@ def test_weight_header_on_every_answer(client: Any) -> None:
     assert int(client.response.headers["X-MBX-USED-WEIGHT-1M"]) == first + 20
 
 
-def test_walk_is_seeded(paper_config: Any, tmp_path: Any) -> None:
+def test_walk_is_seeded() -> None:
     from binance_mcp.paper.runner import PaperConfig
     from binance_mcp.paper.state import PaperState
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from binance.exceptions import BinanceAPIException
 
 from binance_mcp.paper.runner import PaperExchange
+from tests.paper_fixtures import rejected
 
 
 def balances(client: Any) -> dict[str, tuple[Decimal, Decimal]]:
@@ -21,12 +21,6 @@ def balances(client: Any) -> dict[str, tuple[Decimal, Decimal]]:
 
 def last_price(client: Any, symbol: str) -> Decimal:
     return Decimal(client.get_symbol_ticker(symbol=symbol)["price"])
-
-
-def rejected(call: Any, **kwargs: Any) -> tuple[int, str]:
-    with pytest.raises(BinanceAPIException) as exc:
-        call(**kwargs)
-    return exc.value.code, exc.value.message
 
 
 def test_default_account(client: Any) -> None:

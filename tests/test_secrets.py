@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from binance_mcp.paper.runner import PaperConfig, PaperExchange, start_paper_exc
 from binance_mcp.policy import PolicyError
 from binance_mcp.server import build_server
 from tests.mcp_fixtures import ALLOW_ALL, paper_settings, stdio_server
+from tests.paper_fixtures import closed_port
 from tests.test_tools_list import every_tool_once
 
 pytestmark = pytest.mark.anyio
@@ -108,12 +108,6 @@ def canary_paper(canary: Canary, tmp_path: Path) -> Iterator[PaperExchange]:
 def shown(result: CallToolResult) -> str:
     """Everything a client receives for a call."""
     return result.model_dump_json(by_alias=True)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_no_secret_in_process(

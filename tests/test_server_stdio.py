@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -22,6 +21,7 @@ from binance_mcp import __version__
 from binance_mcp import server as server_module
 from binance_mcp.config import resolve_settings
 from binance_mcp.server import build_server
+from tests.paper_fixtures import closed_port
 
 KEY = "k" * 64
 SECRET = "s" * 64
@@ -39,13 +39,6 @@ def stdio_params(tmp_path: Path, **env: str) -> StdioServerParameters:
             **env,
         },
     )
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def check_tool_list(tools: Any) -> None:
