@@ -138,6 +138,17 @@ class Exchange:
         shared[key] = (time.monotonic(), answer)
         return answer
 
+    async def futures_open_orders(
+        self, symbol: str | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Open futures orders, regular and conditional (Binance lists them apart), read at once."""
+        params = {} if symbol is None else {"symbol": symbol}
+        regular, conditional = await asyncio.gather(
+            self.read("futures_get_open_orders", **params),
+            self.read("futures_get_open_orders", conditional=True, **params),
+        )
+        return regular, conditional
+
     async def write(self, method: str, /, *args: Any, **params: Any) -> Any:
         """An idempotent change (a cancel by id, a setting), retried like a read: sending it
         twice leaves the same state as sending it once."""

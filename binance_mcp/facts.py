@@ -122,8 +122,7 @@ async def _open_orders(tool: str, venue: Venue) -> tuple[int, float]:
     listed_at = time.time()
     if tool == "binance_spot_place_order":
         return len(await ex.read("get_open_orders")), listed_at
-    regular = await ex.read("futures_get_open_orders")
-    conditional = await ex.read("futures_get_open_orders", conditional=True)
+    regular, conditional = await ex.futures_open_orders()
     return len(regular) + len(conditional), listed_at
 
 

@@ -284,18 +284,27 @@ class FuturesEngine:
             position_side == "SHORT" and side == "BUY"
         )
 
+    def closable(self, symbol: str, side: str, position_side: str) -> Decimal:
+        """How much an order on this side can close of the position it faces; 0 when it faces
+        none (one-way: a SELL faces a long, a BUY a short; hedge: see `closing`)."""
+        held = self.amount(symbol, position_side)
+        if position_side == "BOTH":
+            facing = (side == "SELL" and held > 0) or (side == "BUY" and held < 0)
+        else:
+            facing = self.closing(side, position_side)
+        return abs(held) if facing else ZERO
+
     def _check_reduce(
         self, spec: FuturesSpec, side: str, position_side: str, qty: Decimal, reduce_only: bool
     ) -> None:
         if position_side == "BOTH":
-            if not reduce_only:
-                return
-            held = self.amount(spec.symbol, "BOTH")
             # A reduce-only order may only shrink the position it faces.
-            if (side == "SELL" and held <= 0) or (side == "BUY" and held >= 0):
+            if reduce_only and self.closable(spec.symbol, side, "BOTH") == 0:
                 raise E.err(E.REDUCE_ONLY_REJECTED)
             return
-        if self.closing(side, position_side) and qty > abs(self.amount(spec.symbol, position_side)):
+        if self.closing(side, position_side) and qty > self.closable(
+            spec.symbol, side, position_side
+        ):
             raise E.err(E.REDUCE_ONLY_REJECTED)
 
     def _check_margin(
@@ -329,14 +338,10 @@ class FuturesEngine:
         """How much more this order may execute: a reduce-only or closing order never more
         than the position it closes (None: no such bound)."""
         if order.positionSide == "BOTH":
-            if not (order.reduceOnly or order.closePosition):
-                return None
-            held = self.amount(order.symbol, "BOTH")
-            facing = (order.side == "SELL" and held > 0) or (order.side == "BUY" and held < 0)
-            return abs(held) if facing else ZERO
-        if self.closing(order.side, order.positionSide):
-            return abs(self.amount(order.symbol, order.positionSide))
-        return None
+            bounded = order.reduceOnly or order.closePosition
+        else:
+            bounded = self.closing(order.side, order.positionSide)
+        return self.closable(order.symbol, order.side, order.positionSide) if bounded else None
 
     def _take(
         self, levels: Iterable[BookLevel], qty: Decimal, limit: Decimal | None, side: str

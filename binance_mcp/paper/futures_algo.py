@@ -301,13 +301,11 @@ class AlgoEngine:
         algo.updateTime = now
         qty = algo.quantity
         if algo.closePosition:
-            held = engine.amount(algo.symbol, algo.positionSide)
-            facing = (algo.side == "SELL" and held > 0) or (algo.side == "BUY" and held < 0)
-            if not facing:
+            qty = engine.closable(algo.symbol, algo.side, algo.positionSide)
+            if qty == 0:
                 # Nothing left to close: the system withdraws the order.
                 algo.algoStatus = "EXPIRED"
                 return
-            qty = abs(held)
         try:
             order, _ = engine.submit(
                 spec,

@@ -392,8 +392,7 @@ async def binance_futures_cancel_all_orders(ctx: Ctx, symbol: Symbol) -> Cancell
     ex = await exchange(ctx)
     await ex.rules("futures", symbol)
     # The native cancel-all endpoints answer without the list, so read it first.
-    regular = await ex.read("futures_get_open_orders", symbol=symbol)
-    conditional = await ex.read("futures_get_open_orders", symbol=symbol, conditional=True)
+    regular, conditional = await ex.futures_open_orders(symbol)
     await ex.write("futures_cancel_all_open_orders", symbol=symbol)
     done = [regular_order({**r, "status": "CANCELED"}) for r in regular]
     try:
@@ -418,8 +417,7 @@ class FuturesOrders(Result):
 async def binance_futures_open_orders(ctx: Ctx, symbol: Symbol | None = None) -> FuturesOrders:
     """Open futures orders, regular and conditional."""
     ex = await exchange(ctx)
-    regular = await ex.read("futures_get_open_orders", symbol=symbol)
-    conditional = await ex.read("futures_get_open_orders", symbol=symbol, conditional=True)
+    regular, conditional = await ex.futures_open_orders(symbol)
     orders = [regular_order(r) for r in regular] + [conditional_order(r) for r in conditional]
     return FuturesOrders(venue=ex.venue, orders=_by_time(orders))
 
