@@ -37,7 +37,7 @@ from bench.paper import (
     start_paper,
     warm_up,
 )
-from binance_mcp.audit import AUDIT_FILE
+from binance_mcp.guard.audit import AUDIT_FILE
 
 TARGET: Final = 1.3  # SPEC §7: "costs little more than the same python-binance call"
 

@@ -25,7 +25,7 @@ from mcp.types import ListToolsResult
 
 from bench.common import ALLOW_ALL_POLICY, Summary, finish, header, parser, table
 from binance_mcp.config import resolve_settings
-from binance_mcp.server import build_server
+from binance_mcp.server.app import build_server
 
 TARGET_CHARS: Final = 20_000  # SPEC §7
 # Listing sends no request: the venue is never contacted, so nothing needs to listen here.

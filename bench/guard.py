@@ -34,10 +34,10 @@ from bench.common import (
     table,
     us,
 )
-from binance_mcp.facts import base_facts
-from binance_mcp.policy import Policy, load_policy, parse_policy
-from binance_mcp.policy_engine import decide
-from binance_mcp.tools.risk import RiskClass
+from binance_mcp.guard.engine import decide
+from binance_mcp.guard.facts import base_facts
+from binance_mcp.guard.policy import Policy, load_policy, parse_policy
+from binance_mcp.guard.tool_index import RiskClass
 
 TARGET_P99: Final = 100e-6  # SPEC §7: tens of microseconds
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 from bench.common import ALLOW_ALL_POLICY
 from binance_mcp.config import Settings, resolve_settings
 from binance_mcp.paper.runner import PaperConfig, PaperExchange, start_paper_exchange
-from binance_mcp.runtime import Runtime
-from binance_mcp.server import build_server
+from binance_mcp.server.app import build_server
+from binance_mcp.server.runtime import Runtime
 
 SYMBOL: Final = "BTCUSDT"
 # The read both sides make: one HTTP request (GET /api/v3/ticker/price).

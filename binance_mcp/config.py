@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from binance_mcp.venues import HOSTED_VENUES, VENUES, Endpoints, Venue
+from binance_mcp.exchange.retry import DEFAULT_BUDGET, RetryPolicy
+from binance_mcp.exchange.venues import HOSTED_VENUES, VENUES, Endpoints, Venue
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,6 @@ ENV_FUTURES_URL: Final = "BINANCE_MCP_FUTURES_URL"
 ENV_TIMEOUT: Final = "BINANCE_MCP_TIMEOUT"
 ENV_APPROVAL_TIMEOUT: Final = "BINANCE_MCP_APPROVAL_TIMEOUT"
 
-# One HTTP request to the venue, in seconds: long enough for a slow link to Binance, short
-# enough that an agent waiting on a tool call hears about a dead connection quickly.
-DEFAULT_TIMEOUT: Final = 10.0
-# One tool's exchange call with all its retries and waits, in seconds (at least 3 timeouts).
-DEFAULT_BUDGET: Final = 30.0
 TIMEOUT_RANGE: Final = (1.0, 300.0)
 # How long a call that needs a person's approval waits for it, in seconds.
 DEFAULT_APPROVAL_TIMEOUT: Final = 120.0
@@ -49,25 +45,6 @@ _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
 class ConfigError(Exception):
     """A configuration the server refuses to start with. The message is a single line."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How calls to the venue are bounded and retried (SPEC §6).
-
-    Reads, cancels by id and other idempotent calls are retried on 429, 5xx and network errors
-    with exponential backoff and jitter (`backoff` doubling up to `backoff_max`, or longer when
-    the exchange's Retry-After says so), for at most `attempts` tries and `budget` seconds. New
-    orders are never retried blind (tools/orders.py)."""
-
-    timeout: float = DEFAULT_TIMEOUT
-    attempts: int = 4
-    budget: float = DEFAULT_BUDGET
-    backoff: float = 0.25
-    backoff_max: float = 4.0
-    # Binance's own default, and what it recommends: a signed request older than this on the
-    # exchange's clock is refused, so a delayed order can never land long after it was sent.
-    recv_window_ms: int = 5000
 
 
 def paper_state_dir(state_dir: Path) -> Path:

@@ -17,8 +17,8 @@ from pydantic import SecretStr
 
 from binance_mcp.config import RetryPolicy, Settings
 from binance_mcp.paper.runner import PaperExchange
-from binance_mcp.runtime import Runtime
-from binance_mcp.server import build_server
+from binance_mcp.server.app import build_server
+from binance_mcp.server.runtime import Runtime
 
 
 @pytest.fixture(params=["legacy", "auto"])

@@ -16,10 +16,10 @@ import pytest
 from mcp import Client
 from mcp.types import ElicitRequestParams, ElicitResult
 
-from binance_mcp.approval import ApprovalAnswer, Approver, Asked
-from binance_mcp.approval_queue import ApprovalError, ApprovalQueue
-from binance_mcp.cli import main
+from binance_mcp.cli.main import main
+from binance_mcp.guard.approvals import ApprovalError, ApprovalQueue
 from binance_mcp.paper.runner import PaperExchange
+from binance_mcp.server.approval import ApprovalAnswer, Approver, Asked
 from tests.mcp_fixtures import fails, ok
 from tests.test_guard import BUY_LIMIT, audit_lines, guarded_server, orders_sent
 
@@ -296,7 +296,7 @@ def test_an_elicited_approval_is_single_use_and_bound(tmp_path: Path) -> None:
     issued for exactly this call, once."""
     from mcp.server.mcpserver.resolve import AcceptedElicitation
 
-    approver = Approver(ApprovalQueue(tmp_path), timeout=60)
+    approver = Approver(timeout=60)
     ticket = approver._ticket("call-1", "Approve?")
     assert approver._ticket("call-1", "Approve? (reworded)").message == ticket.message
     yes = AcceptedElicitation(data=ApprovalAnswer(approve=True))

@@ -22,9 +22,9 @@ import anyio
 import pytest
 from mcp import Client
 
-from binance_mcp.cli import main
+from binance_mcp.cli.main import main
 from binance_mcp.paper.runner import PaperConfig, start_paper_exchange
-from binance_mcp.server import build_server
+from binance_mcp.server.app import build_server
 from tests.mcp_fixtures import fails, ok, paper_settings
 
 POLICY = """

@@ -14,12 +14,13 @@ import pytest
 from mcp import Client
 
 from binance_mcp.config import Settings
-from binance_mcp.guard import Guard, PolicyHolder
+from binance_mcp.exchange.errors import ToolFailure
+from binance_mcp.guard.gate import Guard, PolicyHolder
+from binance_mcp.guard.store import OrderSlot, StateStore
+from binance_mcp.guard.tool_index import ToolSpec
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.runner import PaperExchange
-from binance_mcp.server import build_server
-from binance_mcp.state_store import OrderSlot, StateStore
-from binance_mcp.tools.declare import Failed, ToolDef
+from binance_mcp.server.app import build_server
 from tests.mcp_fixtures import fails, ok, paper_settings, stdio_server
 from tests.test_guard import BUY_LIMIT, guarded_server, orders_sent
 
@@ -186,19 +187,26 @@ async def test_uncertain_outcome_keeps_the_reservation(tmp_path: Path) -> None:
     policy_file.write_text(
         "version: 1\nclasses: {financial: allow}\nlimits: {daily_notional: '100'}\n"
     )
-    guard = Guard(settings, PolicyHolder(policy_file))
+    guard = Guard(
+        PolicyHolder(policy_file),
+        state_dir=settings.state_dir,
+        venue=settings.venue,
+        approval_timeout=settings.approval_timeout,
+    )
 
-    async def lost(**kwargs: Any) -> Any:
-        raise Failed("no answer; UNKNOWN", uncertain=True)
+    async def lost(args: dict[str, Any]) -> Any:
+        failure = ToolFailure("no answer; UNKNOWN")
+        failure.uncertain = True
+        raise failure
 
-    async def rejected(**kwargs: Any) -> Any:
-        raise Failed("rejected")
+    async def rejected(args: dict[str, Any]) -> Any:
+        raise ToolFailure("rejected")
 
     args = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "1", "price": "40"}
     for fn in (rejected, lost, rejected):
-        tool = ToolDef("binance_spot_place_order", "financial", "", "", fn)
-        with pytest.raises(Failed):
-            await guard.run(tool, dict(args))
+        tool = ToolSpec("binance_spot_place_order", "financial", frozenset(args))
+        with pytest.raises(ToolFailure):
+            await guard.run(tool, dict(args), fn)
     store = StateStore(tmp_path, "paper")
     assert store.used_today() == Decimal("40")
     assert isinstance(store.reserve(_slot("60")), str)
@@ -207,7 +215,7 @@ async def test_uncertain_outcome_keeps_the_reservation(tmp_path: Path) -> None:
 
 
 def test_each_venue_has_its_own_budget_and_rates(tmp_path: Path) -> None:
-    from binance_mcp.policy import RateLimit
+    from binance_mcp.guard.policy import RateLimit
 
     live, paper = StateStore(tmp_path, "live"), StateStore(tmp_path, "paper")
     assert isinstance(paper.reserve(_slot("100")), str)

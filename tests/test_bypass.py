@@ -18,7 +18,7 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult, ElicitResult
 
-from binance_mcp import guard_commands
+from binance_mcp.cli import guard_commands
 from binance_mcp.paper.runner import PaperExchange
 from tests.mcp_fixtures import fails, ok
 from tests.paper_fixtures import writes_since

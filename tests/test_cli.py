@@ -16,8 +16,8 @@ import pytest
 from pydantic import SecretStr
 
 from binance_mcp import __version__
-from binance_mcp.exchange_client import make_client
-from binance_mcp.venues import Endpoints
+from binance_mcp.exchange.binance_api import make_client
+from binance_mcp.exchange.venues import Endpoints
 
 
 def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:

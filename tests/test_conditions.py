@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from binance_mcp.conditions import Incomparable, to_decimal
-from binance_mcp.policy import Condition
+from binance_mcp.guard.conditions import Incomparable, to_decimal
+from binance_mcp.guard.policy import Condition
 
 # --- the reference: each operator read literally, nothing precomputed (numbers are parsed by
 # the same `to_decimal`: what is compiled is everything around it) ---------------------------

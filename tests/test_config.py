@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from binance_mcp.config import ConfigError, Settings, resolve_keys, resolve_settings
-from binance_mcp.venues import HOSTED_VENUES
+from binance_mcp.exchange.venues import HOSTED_VENUES
 
 KEY = "k" * 64
 SECRET = "s" * 64

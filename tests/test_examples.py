@@ -16,13 +16,14 @@ import pytest
 import yaml
 from mcp import Client, StdioServerParameters
 
-from binance_mcp import config, halt, logs
-from binance_mcp.cli import main
+from binance_mcp import config, logs
+from binance_mcp.cli.main import main
+from binance_mcp.exchange.venues import VENUES
+from binance_mcp.guard import halt
+from binance_mcp.guard.engine import FUTURES_TRADING
+from binance_mcp.guard.policy import Policy, load_policy
 from binance_mcp.paper.runner import PaperExchange
-from binance_mcp.policy import Policy, load_policy
-from binance_mcp.policy_engine import FUTURES_TRADING
 from binance_mcp.tools import all_tools
-from binance_mcp.venues import VENUES
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "examples" / "policies"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from binance_mcp.exchange_client import describe_exchange_error, make_async_client, make_client
-from binance_mcp.venues import HOSTED_VENUES, Endpoints, Venue
+from binance_mcp.exchange.binance_api import describe_exchange_error, make_async_client, make_client
+from binance_mcp.exchange.venues import HOSTED_VENUES, Endpoints, Venue
 from tests.paper_fixtures import closed_port
 
 KEY = "k" * 64
@@ -129,7 +129,7 @@ def test_async_client_needs_a_running_loop() -> None:
 
 def test_python_binance_is_imported_lazily() -> None:
     code = (
-        "import sys, binance_mcp.exchange_client, binance_mcp.server, binance_mcp.cli;"
+        "import sys, binance_mcp.exchange.binance_api, binance_mcp.server.app, binance_mcp.cli.main;"
         "print(sorted(m for m in sys.modules if m == 'binance' or m.startswith('binance.')))"
     )
     out = subprocess.run(

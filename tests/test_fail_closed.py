@@ -19,10 +19,10 @@ import pytest
 from mcp import Client
 
 from binance_mcp.config import ConfigError, Settings, resolve_settings
+from binance_mcp.guard.policy import PolicyError
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.runner import PaperConfig, PaperExchange, start_paper_exchange
-from binance_mcp.policy import PolicyError
-from binance_mcp.server import build_server
+from binance_mcp.server.app import build_server
 from tests.mcp_fixtures import FAST_RETRY, fails, ok, paper_settings, server_env
 from tests.paper_fixtures import closed_port, writes_since
 from tests.test_guard import BUY_LIMIT, audit_lines, guarded_server, orders_sent

@@ -15,11 +15,11 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ElicitRequestParams, ElicitResult
 
-from binance_mcp import exchange as exchange_module
-from binance_mcp import guard_commands
+from binance_mcp.cli import guard_commands
+from binance_mcp.exchange import client as exchange_module
 from binance_mcp.paper.runner import PaperExchange
-from binance_mcp.runtime import Runtime
-from binance_mcp.server import build_server
+from binance_mcp.server.app import build_server
+from binance_mcp.server.runtime import Runtime
 from tests.mcp_fixtures import fails, ok, paper_settings
 
 pytestmark = pytest.mark.anyio

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from binance_mcp.policy import DEFAULT_POLICY, PolicyError, load_policy, parse_policy
-from binance_mcp.policy_engine import Unknown, decide
+from binance_mcp.guard.engine import Unknown, decide
+from binance_mcp.guard.policy import DEFAULT_POLICY, PolicyError, load_policy, parse_policy
 
 BROKEN = """
 version: 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from binance_mcp.cli import main
+from binance_mcp.cli.main import main
 
 POLICY = """
     version: 1

@@ -19,13 +19,13 @@ import pytest
 from mcp import Client
 
 from binance_mcp.config import ConfigError, RetryPolicy, resolve_settings
-from binance_mcp.errors import HostBanned, RateLimited
-from binance_mcp.exchange_client import make_async_client
-from binance_mcp.limits import CALL_DEADLINE, HostGates
+from binance_mcp.exchange.binance_api import make_async_client
+from binance_mcp.exchange.errors import HostBanned, RateLimited
+from binance_mcp.exchange.gates import CALL_DEADLINE, HostGates
+from binance_mcp.exchange.venues import Endpoints
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.runner import PaperConfig, PaperExchange, start_paper_exchange
-from binance_mcp.server import build_server
-from binance_mcp.venues import Endpoints
+from binance_mcp.server.app import build_server
 from tests.mcp_fixtures import fails, ok, paper_settings
 
 pytestmark = pytest.mark.anyio

@@ -11,10 +11,10 @@ import pytest
 from pydantic import SecretStr
 
 from binance_mcp.config import RetryPolicy
-from binance_mcp.errors import ExchangeError, ExchangeUnreachable, ToolFailure
-from binance_mcp.exchange import SHARED_READS, Exchange
-from binance_mcp.limits import HostGates
-from binance_mcp.venues import Endpoints
+from binance_mcp.exchange.client import SHARED_READS, Exchange
+from binance_mcp.exchange.errors import ExchangeError, ExchangeUnreachable, ToolFailure
+from binance_mcp.exchange.gates import HostGates
+from binance_mcp.exchange.venues import Endpoints
 
 pytestmark = pytest.mark.anyio
 

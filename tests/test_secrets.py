@@ -24,11 +24,11 @@ from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult
 from pydantic import SecretStr
 
+from binance_mcp.guard.policy import PolicyError
 from binance_mcp.paper import app as paper_app
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.runner import PaperConfig, PaperExchange, start_paper_exchange
-from binance_mcp.policy import PolicyError
-from binance_mcp.server import build_server
+from binance_mcp.server.app import build_server
 from tests.mcp_fixtures import ALLOW_ALL, paper_settings, stdio_server
 from tests.paper_fixtures import closed_port
 from tests.test_tools_list import every_tool_once

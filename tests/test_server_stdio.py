@@ -18,9 +18,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from binance_mcp import __version__
-from binance_mcp import server as server_module
 from binance_mcp.config import resolve_settings
-from binance_mcp.server import build_server
+from binance_mcp.server import app as server_module
+from binance_mcp.server.app import build_server
 from tests.paper_fixtures import closed_port
 
 KEY = "k" * 64

@@ -12,7 +12,7 @@ from mcp import Client
 
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.runner import PaperExchange
-from binance_mcp.server import build_server
+from binance_mcp.server.app import build_server
 from tests.mcp_fixtures import fails, ok, paper_settings
 from tests.paper_fixtures import binance_client
 

@@ -13,7 +13,7 @@ from mcp.server.mcpserver import MCPServer
 
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.runner import PaperExchange
-from binance_mcp.runtime import Runtime
+from binance_mcp.server.runtime import Runtime
 from tests.mcp_fixtures import fails, ok
 from tests.paper_fixtures import binance_client
 

@@ -15,10 +15,11 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from binance_mcp import server as server_module
+from binance_mcp.guard.policy import tool_arguments
 from binance_mcp.paper.runner import PaperExchange
-from binance_mcp.policy import tool_arguments
-from binance_mcp.tools import all_tools, build_tool
+from binance_mcp.server import app as server_module
+from binance_mcp.server.guarded import build_guarded
+from binance_mcp.tools import all_tools
 from binance_mcp.tools import catalogue as catalogue_module
 from binance_mcp.tools.catalogue import CATALOGUE_FILE, generate, render
 from binance_mcp.tools.catalogue import main as catalogue_main
@@ -86,7 +87,7 @@ def test_listing_tools_does_not_import_python_binance(tmp_path: Path) -> None:
 import asyncio, sys
 from mcp import Client
 from binance_mcp.config import resolve_settings
-from binance_mcp.server import build_server
+from binance_mcp.server.app import build_server
 
 async def main():
     server = build_server(resolve_settings({"BINANCE_MCP_STATE_DIR": sys.argv[1]}))
@@ -117,7 +118,7 @@ def test_catalogue_matches_the_declarations() -> None:
 @pytest.mark.parametrize("asks", [True, False])
 async def test_listed_as_the_sdk_lists_the_built_tools(server: Any, mode: Any, asks: bool) -> None:
     """Both builds of each tool, with and without the approval resolver, list the same."""
-    sdk = MCPServer(tools=[build_tool(t, asks=asks) for t in all_tools()])
+    sdk = MCPServer(tools=[build_guarded(t, asks=asks) for t in all_tools()])
     async with Client(server, mode=mode) as ours, Client(sdk, mode=mode) as theirs:
         assert (await ours.list_tools()).tools == (await theirs.list_tools()).tools
 

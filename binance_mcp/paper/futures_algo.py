@@ -5,13 +5,15 @@ price, and the regular order each trigger places."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from binance_mcp.paper import errors as E
 from binance_mcp.paper.errors import BinanceError, mandatory, not_required
 from binance_mcp.paper.filters import check_futures_order
-from binance_mcp.paper.futures_models import ZERO, AlgoOrder, FuturesOrder
+from binance_mcp.paper.futures_market import FuturesMarket, FuturesSpec
+from binance_mcp.paper.futures_models import ZERO, AlgoOrder, FuturesAccount, FuturesOrder
 from binance_mcp.paper.futures_params import (
     CANCEL_ALL_DONE,
     CONDITIONAL_TYPES,
@@ -25,9 +27,6 @@ from binance_mcp.paper.futures_params import (
 )
 from binance_mcp.paper.params import Params, new_client_id
 
-if TYPE_CHECKING:
-    from binance_mcp.paper.futures import FuturesEngine
-
 CLOSE_ALL_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
 LIMIT_TYPES = ("STOP", "TAKE_PROFIT")
 CALLBACK_RANGE = (Decimal("0.1"), Decimal("10"))
@@ -39,8 +38,29 @@ def triggered(kind: str, side: str, trigger: Decimal, price: Decimal) -> bool:
     return price >= trigger if rising else price <= trigger
 
 
+class OrderEngine(Protocol):
+    """What algo orders use of the futures engine that owns them (paper/futures.py): the
+    account, the market, the order checks and `submit`, through which a triggered order is
+    booked like any other."""
+
+    account: FuturesAccount
+    market: FuturesMarket
+
+    def spec(self, symbol: str | None) -> FuturesSpec: ...
+    def side_of(self, p: Params) -> str: ...
+    def position_side(self, p: Params) -> str: ...
+    def reduce_only(self, p: Params) -> bool: ...
+    def closing(self, side: str, position_side: str) -> bool: ...
+    def open_counts(self, symbol: str) -> tuple[int, int]: ...
+    def closable(self, symbol: str, side: str, position_side: str) -> Decimal: ...
+
+    @property
+    def submit(self) -> Callable[..., tuple[FuturesOrder | None, dict[str, Any]]]:
+        """submit(spec, *, side, position_side, kind, qty, price, ...) -> (order, answer)"""
+
+
 class AlgoEngine:
-    def __init__(self, engine: FuturesEngine) -> None:
+    def __init__(self, engine: OrderEngine) -> None:
         self.engine = engine
         self.account = engine.account
         self.market = engine.market

@@ -27,7 +27,7 @@ from binance_mcp.paper.spot import Balance, SpotAccount, SpotEngine
 from binance_mcp.paper.weights import WeightMeter
 
 if TYPE_CHECKING:
-    from binance_mcp.paper.runner import PaperConfig
+    from binance_mcp.paper.config import PaperConfig
 
 log = logging.getLogger("binance_mcp.paper")
 

@@ -1,13 +1,18 @@
 """The MCP tools. Each area module declares its tools with `@tool` (tools/declare.py), which
 records the risk class; `all_tools` is the table of all of them, in SPEC order. The server
-lists them from tools/catalogue.py and builds each with `build_tool` at its first call."""
+lists them from tools/catalogue.py and builds each, behind the guard, at its first call.
+
+May import: `binance_mcp.guard` (risk classes, the guard's status for binance_account_status),
+`binance_mcp.exchange`, the MCP SDK. Never the server, the CLI or the paper exchange."""
 
 from __future__ import annotations
+
+import typing
 
 from mcp.server.mcpserver.tools import Tool
 from pydantic import BaseModel
 
-from binance_mcp.tools.declare import DECLARED, ToolDef
+from binance_mcp.tools.declare import DECLARED, ToolDef, ToolFn
 from binance_mcp.tools.risk import ANNOTATIONS
 from binance_mcp.tools.schemas import compact, merge_any_of, shallow_model
 
@@ -31,12 +36,9 @@ def tool_def(name: str, area: str) -> ToolDef:
     return next(t for t in DECLARED if t.name == name)
 
 
-def build_tool(t: ToolDef, *, asks: bool = True) -> Tool:
-    """The MCP tool object for `t`, behind the guard, with compacted schemas
-    (tools/schemas.py); `asks`: with the approval resolver (guard.guarded)."""
-    from binance_mcp.guard import guarded
-
-    fn = guarded(t, asks=asks)
+def build_tool(t: ToolDef, fn: ToolFn) -> Tool:
+    """The MCP tool object for `t` calling `fn` (the tool's function, or the server's guarded
+    wrapper of it, which keeps its signature), with compacted schemas (tools/schemas.py)."""
     # Without structured_output the SDK skips generating the full output schema; the model
     # and its shallow schema are set here (FuncMetadata reads both at every call).
     built = Tool.from_function(
@@ -47,7 +49,7 @@ def build_tool(t: ToolDef, *, asks: bool = True) -> Tool:
         structured_output=False,
     )
     built.parameters = merge_any_of(compact(built.parameters, optional_is_absent=True))
-    result = fn.__annotations__["return"]
+    result = typing.get_type_hints(t.fn)["return"]
     assert isinstance(result, type) and issubclass(result, BaseModel), t.name
     built.fn_metadata.output_model = result
     built.fn_metadata.output_schema = shallow_model(result)

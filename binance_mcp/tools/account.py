@@ -12,12 +12,11 @@ from urllib.parse import urlsplit
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, BeforeValidator, Field
 
-from binance_mcp.errors import ToolFailure
-from binance_mcp.exchange import Exchange
-from binance_mcp.exchange_client import midpoint_ms
-from binance_mcp.runtime import Runtime
+from binance_mcp.exchange.binance_api import midpoint_ms
+from binance_mcp.exchange.client import Exchange
+from binance_mcp.exchange.errors import ToolFailure
 from binance_mcp.tools.args import Symbol, upper
-from binance_mcp.tools.declare import exchange, tool
+from binance_mcp.tools.declare import Runtime, exchange, tool
 from binance_mcp.tools.results import Result
 
 Ctx = Context[Runtime, Any]

@@ -17,12 +17,11 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, BeforeValidator, Field
 
-from binance_mcp.errors import ExchangeError, InvalidArgument, ToolFailure
-from binance_mcp.exchange import Exchange
-from binance_mcp.runtime import Runtime
-from binance_mcp.symbol_rules import FilterCheck, SymbolRules, dec_str, failures_text
+from binance_mcp.exchange.client import Exchange
+from binance_mcp.exchange.errors import ExchangeError, InvalidArgument, ToolFailure
+from binance_mcp.exchange.symbol_rules import FilterCheck, SymbolRules, dec_str, failures_text
 from binance_mcp.tools.args import MarketName, PositiveDecimal, Side, Symbol, upper
-from binance_mcp.tools.declare import exchange, tool
+from binance_mcp.tools.declare import Runtime, exchange, tool
 from binance_mcp.tools.results import Result
 
 Ctx = Context[Runtime, Any]

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from binance_mcp.errors import InvalidArgument
+from binance_mcp.exchange.errors import InvalidArgument
 
 _SYMBOL: Final = re.compile(r"[A-Z0-9]{2,30}")
 _CLIENT_ID: Final = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")

@@ -8,6 +8,9 @@ declarations and a test fails when it no longer matches them:
 
     python -m binance_mcp.tools.catalogue          # rewrite catalogue.json
     python -m binance_mcp.tools.catalogue --check  # exit 1 when it is out of date
+
+The same run writes the guard's table of tools (guard/tool_index.py): their risk classes and
+argument names, which the guard reads without importing the tools.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mcp_types import Tool as MCPTool
 
-from binance_mcp.tools.risk import RiskClass
+from binance_mcp.guard.tool_index import INDEX_FILE, RiskClass, ToolSpec, render_index
 
 if TYPE_CHECKING:
-    from binance_mcp.policy import Policy
+    from binance_mcp.guard.policy import Policy
 
 CATALOGUE_FILE: Final = Path(__file__).with_name("catalogue.json")
 
@@ -78,7 +81,7 @@ def generate() -> list[dict[str, Any]]:
     from binance_mcp.tools import all_tools, build_tool
 
     declared = all_tools()
-    sdk: MCPServer[Any] = MCPServer(tools=[build_tool(t) for t in declared])
+    sdk: MCPServer[Any] = MCPServer(tools=[build_tool(t, t.fn) for t in declared])
     tools = anyio.run(sdk.list_tools)
     return [
         {"area": t.fn.__module__.rsplit(".", 1)[1], "risk": t.risk, "tool": _dump(tool)}
@@ -90,21 +93,28 @@ def render(data: list[dict[str, Any]]) -> str:
     return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
 
+def index_of(data: list[dict[str, Any]]) -> str:
+    """The guard's table of tools (guard/tool_index.json) for the catalogue `data`."""
+    return render_index([ToolSpec(e.name, e.risk, e.arguments) for e in _entries(data)])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m binance_mcp.tools.catalogue", description=__doc__)
-    p.add_argument("--check", action="store_true", help="exit 1 if catalogue.json is stale")
+    p.add_argument("--check", action="store_true", help="exit 1 if a generated file is stale")
     args = p.parse_args(argv)
-    text = render(generate())
-    current = CATALOGUE_FILE.read_text(encoding="utf-8") if CATALOGUE_FILE.exists() else ""
-    if args.check:
-        if text != current:
-            sys.stderr.write(f"{CATALOGUE_FILE} is out of date: run {p.prog}\n")
-            return 1
-        return 0
-    if text != current:
-        CATALOGUE_FILE.write_text(text, encoding="utf-8")
-        sys.stderr.write(f"wrote {CATALOGUE_FILE}\n")
-    return 0
+    data = generate()
+    stale = 0
+    for path, text in ((CATALOGUE_FILE, render(data)), (INDEX_FILE, index_of(data))):
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if text == current:
+            continue
+        if args.check:
+            sys.stderr.write(f"{path} is out of date: run {p.prog}\n")
+            stale = 1
+        else:
+            path.write_text(text, encoding="utf-8")
+            sys.stderr.write(f"wrote {path}\n")
+    return stale
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ from pydantic import (
     model_serializer,
 )
 
-from binance_mcp.errors import ExchangeError, InvalidArgument, ToolFailure
-from binance_mcp.exchange import Exchange
-from binance_mcp.runtime import Runtime
-from binance_mcp.symbol_rules import dec_or_none, dec_str
+from binance_mcp.exchange.client import Exchange
+from binance_mcp.exchange.errors import ExchangeError, InvalidArgument, ToolFailure
+from binance_mcp.exchange.symbol_rules import dec_or_none, dec_str
 from binance_mcp.tools.args import (
     ClientId,
     FromId,
@@ -39,7 +38,7 @@ from binance_mcp.tools.args import (
     TimeInForce,
     check_window,
 )
-from binance_mcp.tools.declare import exchange, tool
+from binance_mcp.tools.declare import Runtime, exchange, tool
 from binance_mcp.tools.orders import cancelled_anyway, check_shape, client_id, place_order, precheck
 from binance_mcp.tools.results import Result
 

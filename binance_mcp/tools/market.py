@@ -9,10 +9,9 @@ from typing import Annotated, Any, Final, Literal
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
-from binance_mcp.errors import InvalidArgument
-from binance_mcp.exchange_client import midpoint_ms
-from binance_mcp.runtime import Runtime
-from binance_mcp.symbol_rules import SymbolRules, dec_str
+from binance_mcp.exchange.binance_api import midpoint_ms
+from binance_mcp.exchange.errors import InvalidArgument
+from binance_mcp.exchange.symbol_rules import SymbolRules, dec_str
 from binance_mcp.tools.args import (
     Interval,
     Limit1000,
@@ -23,7 +22,7 @@ from binance_mcp.tools.args import (
     Symbols,
     check_window,
 )
-from binance_mcp.tools.declare import exchange, tool
+from binance_mcp.tools.declare import Runtime, exchange, tool
 from binance_mcp.tools.results import Kline, Result, kline_rows
 
 # Bounds on "all symbols" answers: live spot has thousands of pairs, which would flood the

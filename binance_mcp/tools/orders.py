@@ -11,23 +11,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from binance_mcp.errors import (
+from binance_mcp.exchange.client import Exchange
+from binance_mcp.exchange.errors import (
     ExchangeError,
     ExchangeUnreachable,
     InvalidArgument,
     ToolFailure,
 )
-from binance_mcp.exchange import Exchange
-from binance_mcp.symbol_rules import SymbolRules, failures_text
+from binance_mcp.exchange.symbol_rules import SymbolRules, failures_text
 
 # Ours, so an order placed through this server can be recognised and looked up by its id.
 CLIENT_ID_PREFIX: Final = "bmcp-"
-# Spot order types that take a limit price, and those that take a stop price, as Binance
-# defines them (sending anything else is -1106); the guard values orders by the same sets.
-SPOT_PRICED: Final = frozenset({"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
-SPOT_TRIGGERED: Final = frozenset(
-    {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
-)
 
 
 def client_id(given: str | None) -> str:

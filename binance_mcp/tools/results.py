@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from binance_mcp.venues import Venue
+from binance_mcp.exchange.venues import Venue
 
 
 class Result(BaseModel):

@@ -1,13 +1,13 @@
-"""Risk classes and the MCP annotations each one implies (SPEC §4.1). All four hints are
+"""The MCP annotations each risk class implies (SPEC §4.1). All four hints are
 always explicit: a client's defaults for a missing hint assume the worst, or the best."""
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
 from mcp.types import ToolAnnotations
 
-RiskClass = Literal["read", "write", "financial", "destructive"]
+from binance_mcp.guard.tool_index import RiskClass
 
 ANNOTATIONS: Final[dict[RiskClass, ToolAnnotations]] = {
     "read": ToolAnnotations(

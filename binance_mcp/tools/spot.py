@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
-from binance_mcp.errors import ExchangeError, InvalidArgument
-from binance_mcp.runtime import Runtime
-from binance_mcp.symbol_rules import dec_or_none, dec_str
+from binance_mcp.exchange.errors import ExchangeError, InvalidArgument
+from binance_mcp.exchange.order_types import SPOT_PRICED, SPOT_TRIGGERED
+from binance_mcp.exchange.symbol_rules import dec_or_none, dec_str
 from binance_mcp.tools.args import (
     ClientId,
     FromId,
@@ -25,10 +25,8 @@ from binance_mcp.tools.args import (
     Symbol,
     TimeInForce,
 )
-from binance_mcp.tools.declare import exchange, tool
+from binance_mcp.tools.declare import Runtime, exchange, tool
 from binance_mcp.tools.orders import (
-    SPOT_PRICED,
-    SPOT_TRIGGERED,
     cancelled_anyway,
     check_shape,
     client_id,

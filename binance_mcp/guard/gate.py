@@ -1,5 +1,9 @@
-"""The guard: wrapped around every tool where tools are registered, it decides each call against
-the local policy before any request is sent, and records the decision in the audit log.
+"""The guard: it decides each call against the local policy before any request is sent, carries
+out what was decided, and records the call in the audit log.
+
+It knows a tool by its `ToolSpec` (name and risk class) and is handed, per call, the body to
+run, the venue to ask for facts and the channel through which a person approves; wrapping the
+MCP tools with it is the server's adapter (server/guarded.py).
 
 Policy file changes are picked up at the next call; a broken new version keeps the last good
 policy in force and is reported on stderr and in `binance_account_status`.
@@ -7,37 +11,20 @@ policy in force and is reported on stderr and in `binance_account_status`.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import inspect
 import logging
 import time
-import typing
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from mcp.server.mcpserver import Elicit
-from mcp.server.mcpserver.exceptions import ToolError
-
-from binance_mcp.approval import (
-    NOT_NEEDED,
-    Approver,
-    Asked,
-    Verdict,
-    approval_parameter,
-    can_elicit,
-    summary,
-)
-from binance_mcp.approval_queue import ApprovalQueue
-from binance_mcp.audit import AuditLog, digest, trading_args, utc_now
-from binance_mcp.config import Settings
-from binance_mcp.exchange import Exchange
-from binance_mcp.facts import Venue, base_facts, derive
-from binance_mcp.halt import halted
-from binance_mcp.policy import DEFAULT_POLICY, Policy, PolicyError, RateLimit, load_policy
-from binance_mcp.policy_engine import (
+from binance_mcp.exchange.client import Exchange
+from binance_mcp.exchange.errors import ToolFailure
+from binance_mcp.exchange.symbol_rules import dec_str
+from binance_mcp.guard.approvals import ApprovalQueue
+from binance_mcp.guard.audit import AuditLog, digest, trading_args, utc_now
+from binance_mcp.guard.engine import (
     ORDER_TOOLS,
     Decision,
     Unknown,
@@ -46,8 +33,10 @@ from binance_mcp.policy_engine import (
     may_need_approval,
     needed_facts,
 )
-from binance_mcp.runtime import Runtime
-from binance_mcp.state_store import (
+from binance_mcp.guard.facts import base_facts, derive
+from binance_mcp.guard.halt import halted
+from binance_mcp.guard.policy import DEFAULT_POLICY, Policy, PolicyError, RateLimit, load_policy
+from binance_mcp.guard.store import (
     BudgetHit,
     MemoryCounters,
     OrderSlot,
@@ -55,9 +44,8 @@ from binance_mcp.state_store import (
     StateStore,
     StateUnavailable,
 )
-from binance_mcp.symbol_rules import dec_str
-from binance_mcp.tools.declare import ToolDef, ToolFn
-from binance_mcp.tools.risk import RiskClass
+from binance_mcp.guard.tool_index import RiskClass, ToolSpec
+from binance_mcp.guard.verdicts import ApprovalChannel, Verdict, summary
 
 log = logging.getLogger(__name__)
 
@@ -148,76 +136,90 @@ class CallCounters:
         self.reservation = None
 
 
+# Asked for the venue's client when a fact needs the exchange (a price, the open orders).
+VenueSource = Callable[[], Awaitable[Exchange]]
+# Sends the call with these arguments (the tool's body); a dry run sends `test: True`.
+Send = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class Refused(ToolFailure):
+    """The guard's own refusal: denied by policy, not approved, or stopped while waiting.
+    Nothing was sent."""
+
+
+async def _no_venue() -> Exchange:
+    raise Unknown("exchange", "no exchange in this context")
+
+
 class Guard:
-    def __init__(self, settings: Settings, policy: PolicyHolder) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        policy: PolicyHolder,
+        *,
+        state_dir: Path,
+        venue: str,
+        approval_timeout: float,
+    ) -> None:
         self.policy = policy
-        self.audit = AuditLog(settings.state_dir)
-        self.store = StateStore(settings.state_dir, settings.venue)
+        self.state_dir = state_dir
+        self.venue = venue
+        self.approval_timeout = approval_timeout
+        self.audit = AuditLog(state_dir)
+        self.store = StateStore(state_dir, venue)
         self.local = MemoryCounters()
-        self.approver = Approver(ApprovalQueue(settings.state_dir), settings.approval_timeout)
+        self.queue = ApprovalQueue(state_dir)
 
     def close(self) -> None:
         """The audit log and the SQLite connections; each reopens if used again."""
         self.audit.close()
         self.store.close()
-        self.approver.queue.close()
-
-    @staticmethod
-    def _venue(ctx: Any) -> Venue:
-        async def exchange() -> Exchange:
-            if ctx is None:
-                raise Unknown("exchange", "no exchange in this context")
-            runtime: Runtime = ctx.request_context.lifespan_context
-            return await runtime.exchange()
-
-        return exchange
+        self.queue.close()
 
     def halted(self) -> str | None:
-        return halted(self.settings.state_dir)
+        return halted(self.state_dir)
 
-    def _halted(self, tool: ToolDef) -> str | None:
+    def _halted(self, tool: ToolSpec) -> str | None:
         # The kill switch concerns writes and orders only: reads and cancels skip the file.
         return self.halted() if tool.risk in ("write", "financial") else None
 
     async def _facts(
-        self, tool: ToolDef, args: dict[str, Any], policy: Policy, ctx: Any
+        self, tool: ToolSpec, args: dict[str, Any], policy: Policy, venue: VenueSource
     ) -> dict[str, Any]:
-        facts = base_facts(tool.name, args, self.settings.venue)
+        facts = base_facts(tool.name, args, self.venue)
         needed = needed_facts(policy, tool.name, tool.risk)
         if needed - facts.keys():
-            await derive(tool.name, args, facts, needed, self._venue(ctx))
+            await derive(tool.name, args, facts, needed, venue)
         return facts
 
-    def _call_digest(self, tool: ToolDef, args: dict[str, Any]) -> str:
+    def _call_digest(self, tool: ToolSpec, args: dict[str, Any]) -> str:
         """What an approval is bound to: the tool, its normalised arguments, the policy."""
         given = {k: v for k, v in args.items() if v is not None}
         return digest({"tool": tool.name, "args": digest(given), "policy": self.policy.version})
 
-    async def ask_approval(
-        self, tool: ToolDef, args: dict[str, Any], ctx: Any
-    ) -> Asked | Elicit[Any]:
-        """Run by the approval resolver before the tool body: asks a person when this call will
-        need approval. Counts nothing; the body decides again, with the counters (and re-reads
-        a changed policy file: one stat per call is enough)."""
+    async def approval_question(
+        self, tool: ToolSpec, args: dict[str, Any], venue: VenueSource
+    ) -> tuple[str, str] | None:
+        """Before the body runs: (the call's digest, the question for a person) when this call
+        will need approval, else None. Counts nothing; `run` decides again, with the counters
+        (and re-reads a changed policy file: one stat per call is enough)."""
         policy = self.policy.policy
         if policy.mode != "enforce" or not may_need_approval(policy, tool.name, tool.risk):
-            return NOT_NEEDED
+            return None
         args = {k: v for k, v in args.items() if v is not None}
-        facts = await self._facts(tool, args, policy, ctx)
+        facts = await self._facts(tool, args, policy, venue)
         decision = decide(policy, tool.name, tool.risk, facts, halted=self._halted(tool))
         if decision.action != "approve":
-            return NOT_NEEDED
-        text = await self._describe(tool, args, facts, decision, ctx)
-        return await self.approver.ask(ctx, self._call_digest(tool, args), text)
+            return None
+        text = await self._describe(tool, args, facts, decision, venue)
+        return self._call_digest(tool, args), text
 
     async def _describe(
         self,
-        tool: ToolDef,
+        tool: ToolSpec,
         args: dict[str, Any],
         facts: dict[str, Any],
         decision: Decision,
-        ctx: Any,
+        venue: VenueSource,
     ) -> str:
         """The approval question; a person sees an order's notional and leverage even when the
         policy did not need them."""
@@ -226,17 +228,24 @@ class Guard:
             wanted.add("leverage")
         shown = dict(facts)
         if wanted - shown.keys():
-            await derive(tool.name, args, shown, frozenset(wanted), self._venue(ctx))
-        return summary(tool, self.settings.venue, shown, decision)
+            await derive(tool.name, args, shown, frozenset(wanted), venue)
+        return summary(tool.name, self.venue, shown, decision)
 
-    async def run(self, tool: ToolDef, kwargs: dict[str, Any]) -> Any:
+    async def run(
+        self,
+        tool: ToolSpec,
+        args: dict[str, Any],
+        send: Send,
+        *,
+        venue: VenueSource = _no_venue,
+        approvals: ApprovalChannel | None = None,
+    ) -> Any:
+        """Decide the call, carry it out, audit it. Every refusal or failure leaves as a
+        `ToolFailure` whose text the agent reads."""
         started = time.perf_counter()
         policy = self.policy.current()
         version = self.policy.version
-        ctx = kwargs.get("ctx")
-        injected = kwargs.pop("approval", NOT_NEEDED)
-        args = {k: v for k, v in kwargs.items() if k != "ctx"}
-        facts = await self._facts(tool, args, policy, ctx)
+        facts = await self._facts(tool, args, policy, venue)
         counters = CallCounters(self.store, self.local, tool.risk)
         decision = decide(
             policy, tool.name, tool.risk, facts, halted=self._halted(tool), counters=counters
@@ -245,7 +254,7 @@ class Guard:
             "time": utc_now(),
             "tool": tool.name,
             "class": tool.risk,
-            "venue": self.settings.venue,
+            "venue": self.venue,
             "decision": decision.action,
             "rule": decision.rule,
             "reason": decision.reason,
@@ -263,32 +272,44 @@ class Guard:
             if tool.risk != "read" and action != "deny":
                 problem = self.audit.problem()
                 if problem is not None:
-                    raise ToolError(
+                    raise Refused(
                         f"Denied by policy: the audit log cannot be written ({problem}); "
                         "nothing was sent"
                     )
             if action == "approve":
-                verdict = await self._approval(tool, args, facts, decision, injected, ctx)
+                verdict = await self._approval(tool, args, facts, decision, approvals, venue)
                 record["approval"] = verdict.how
                 if not verdict.approved:
-                    raise ToolError(
+                    raise Refused(
                         f"Denied by policy: approval required ({decision.rule}: "
                         f"{decision.reason}), and {verdict.reason}"
                     )
                 # A person may take a while: a halt or a policy edit meanwhile wins.
                 changed = self._changed_while_waiting(tool, version)
                 if changed is not None:
-                    raise ToolError(f"Denied by policy: {changed}; nothing was sent")
+                    raise Refused(f"Denied by policy: {changed}; nothing was sent")
                 # Approved: what the policy does next (a dry run stays a dry run).
                 base, _ = base_action(policy, tool.name, tool.risk)
                 action = "dry_run" if base == "dry_run" else "allow"
-            result = await self._carry_out(tool, kwargs, decision, action)
-        except ToolError as exc:
+            result = await self._carry_out(tool, args, send, decision, action)
+        except ToolFailure as exc:
             # A definite failure (a rejection, a local check, a denial) placed nothing.
-            counters.settle(placed=action != "dry_run" and getattr(exc, "uncertain", False))
+            counters.settle(placed=action != "dry_run" and exc.uncertain)
             record["outcome"] = str(exc)[:300]
             self._finish(record, started)
             raise
+        except Exception as exc:
+            log.exception("%s failed unexpectedly", tool.name)
+            crash = ToolFailure(
+                f"{tool.name} failed inside the server ({type(exc).__name__}); details are in "
+                "the server's log. If this was an order or a cancel, check its state with a "
+                "read tool before retrying."
+            )
+            crash.uncertain = True
+            counters.settle(placed=action != "dry_run")
+            record["outcome"] = str(crash)[:300]
+            self._finish(record, started)
+            raise crash from None
         except BaseException:
             counters.settle(placed=action != "dry_run")
             raise
@@ -303,7 +324,7 @@ class Guard:
         self._finish(record, started)
         return result
 
-    def _changed_while_waiting(self, tool: ToolDef, version: str) -> str | None:
+    def _changed_while_waiting(self, tool: ToolSpec, version: str) -> str | None:
         reason = self._halted(tool)
         if reason is not None:
             return f"trading was halted while the approval was pending: {reason}"
@@ -314,22 +335,20 @@ class Guard:
 
     async def _approval(
         self,
-        tool: ToolDef,
+        tool: ToolSpec,
         args: dict[str, Any],
         facts: dict[str, Any],
         decision: Decision,
-        injected: Any,
-        ctx: Any,
+        approvals: ApprovalChannel | None,
+        venue: VenueSource,
     ) -> Verdict:
-        call = self._call_digest(tool, args)
-        verdict = self.approver.verdict(injected, call)
-        if verdict is not None:
-            return verdict
-        if ctx is not None and can_elicit(ctx):
-            # The resolver saw no need to ask (the policy changed in between): ask on a new call.
-            return Verdict(False, "not asked", "nobody was asked (the policy changed); call again")
-        text = await self._describe(tool, args, facts, decision, ctx)
-        return await self.approver.wait_in_queue(ctx, call, tool.name, text)
+        if approvals is None:
+            return Verdict(False, "not asked", "nobody can be asked in this context")
+
+        async def question() -> str:
+            return await self._describe(tool, args, facts, decision, venue)
+
+        return await approvals.verdict(self._call_digest(tool, args), tool.name, question)
 
     def _finish(self, record: dict[str, Any], started: float) -> None:
         record["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
@@ -341,39 +360,15 @@ class Guard:
             log.error("audit log %s not written (%s): %s", self.audit.path, exc, record)
 
     async def _carry_out(
-        self, tool: ToolDef, kwargs: dict[str, Any], decision: Decision, action: str
+        self, tool: ToolSpec, args: dict[str, Any], send: Send, decision: Decision, action: str
     ) -> Any:
         if action == "allow":
-            return await tool.fn(**kwargs)
+            return await send(args)
         if action == "deny":
-            raise ToolError(decision.denial())
+            raise Refused(decision.denial())
         if tool.name in ORDER_TOOLS:
-            return await tool.fn(**{**kwargs, "test": True})
-        shown = ", ".join(f"{k}={v}" for k, v in trading_args(kwargs).items())
-        raise ToolError(
+            return await send({**args, "test": True})
+        shown = ", ".join(f"{k}={v}" for k, v in trading_args(args).items())
+        raise Refused(
             f"Dry run by policy ({decision.rule}): would call {tool.name}({shown}); nothing sent"
         )
-
-
-def guarded(tool: ToolDef, *, asks: bool = True) -> ToolFn:
-    """`tool.fn` behind the guard held by the server's runtime. With `asks`, it has the
-    approval parameter that a resolver fills before the body runs (approval.py); without,
-    the body's decision stands alone (a call it finds needing approval goes to the queue, or
-    is refused with "call again" where the client could have been asked)."""
-
-    async def call(**kwargs: Any) -> Any:
-        ctx = kwargs.get("ctx")
-        guard: Guard = ctx.request_context.lifespan_context.guard  # type: ignore[union-attr]
-        return await guard.run(tool, kwargs)
-
-    # Annotations evaluated in the tool's own module, where their names live.
-    signature = inspect.signature(tool.fn, eval_str=True)
-    functools.update_wrapper(call, tool.fn)
-    del call.__wrapped__  # type: ignore[attr-defined]
-    call.__annotations__ = typing.get_type_hints(tool.fn, include_extras=True)
-    if asks:
-        parameter, annotation = approval_parameter(tool)
-        signature = signature.replace(parameters=[*signature.parameters.values(), parameter])
-        call.__annotations__["approval"] = annotation
-    call.__signature__ = signature  # type: ignore[attr-defined]
-    return call

@@ -13,10 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from binance_mcp.policy import Condition
+from typing import Any, Protocol
 
 Test = Callable[[Any], bool]
 
@@ -74,7 +71,26 @@ class _Values:
         return bool(self.keys) and _key(value) in self.keys
 
 
-def compile_condition(c: Condition) -> Test:
+class Operators(Protocol):
+    """A condition's operators as the policy gives them (policy.py's `Condition`); those not
+    given are None, and `model_fields_set` names the given ones."""
+
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+    eq: Any
+    ne: Any
+    in_: list[Any] | None
+    not_in: list[Any] | None
+    gt: Decimal | None
+    gte: Decimal | None
+    lt: Decimal | None
+    lte: Decimal | None
+    regex: str | None
+    exists: bool | None
+
+
+def compile_condition(c: Operators) -> Test:
     """Whether `c` holds for a value (None: the fact is absent). Raises Incomparable when a
     comparison needs a number the value is not. Operators are checked in a fixed order, the
     first that fails decides."""

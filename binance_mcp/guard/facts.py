@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from binance_mcp.errors import ToolFailure
-from binance_mcp.exchange import Exchange
-from binance_mcp.policy_engine import Unknown
-from binance_mcp.tools.orders import SPOT_PRICED, SPOT_TRIGGERED
+from binance_mcp.exchange.client import Exchange
+from binance_mcp.exchange.errors import ToolFailure
+from binance_mcp.exchange.order_types import SPOT_PRICED, SPOT_TRIGGERED
+from binance_mcp.guard.engine import Unknown
 
 # Gives the exchange, connecting at the first call; the CLI's offline commands pass one that
 # raises `Unknown` instead.

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from binance_mcp import halt as kill_switch
+from binance_mcp.guard import halt as kill_switch
 
 
 def print_errors(where: str, errors: Sequence[str]) -> int:
@@ -21,7 +21,7 @@ def print_errors(where: str, errors: Sequence[str]) -> int:
 
 def policy_check(path: Path) -> int:
     """Exit 0 for a usable policy; otherwise every error with its location, exit 1."""
-    from binance_mcp.policy import PolicyError, load_policy
+    from binance_mcp.guard.policy import PolicyError, load_policy
 
     try:
         policy = load_policy(path)
@@ -52,8 +52,8 @@ def resume(state_dir: Path) -> int:
 
 def approvals(state_dir: Path, everything: bool) -> int:
     """The approval requests waiting for a person (with --all, recent decided ones too)."""
-    from binance_mcp.approval_queue import ApprovalQueue
-    from binance_mcp.state_store import StateUnavailable
+    from binance_mcp.guard.approvals import ApprovalQueue
+    from binance_mcp.guard.store import StateUnavailable
 
     try:
         requests = ApprovalQueue(state_dir).listing(everything)
@@ -79,8 +79,8 @@ def approvals(state_dir: Path, everything: bool) -> int:
 
 
 def approvals_decide(state_dir: Path, ident: str, approve: bool, reason: str | None) -> int:
-    from binance_mcp.approval_queue import ApprovalError, ApprovalQueue
-    from binance_mcp.state_store import StateUnavailable
+    from binance_mcp.guard.approvals import ApprovalError, ApprovalQueue
+    from binance_mcp.guard.store import StateUnavailable
 
     try:
         request = ApprovalQueue(state_dir).decide(ident, approve, reason or "")

@@ -21,12 +21,17 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from binance_mcp.config import RetryPolicy
-from binance_mcp.errors import ExchangeError, ExchangeUnreachable, InvalidArgument, ToolFailure
-from binance_mcp.exchange_client import as_failure
-from binance_mcp.limits import CALL_DEADLINE, HostGates
-from binance_mcp.symbol_rules import Market, SymbolRules
-from binance_mcp.venues import Endpoints, Venue
+from binance_mcp.exchange.binance_api import as_failure
+from binance_mcp.exchange.errors import (
+    ExchangeError,
+    ExchangeUnreachable,
+    InvalidArgument,
+    ToolFailure,
+)
+from binance_mcp.exchange.gates import CALL_DEADLINE, HostGates
+from binance_mcp.exchange.retry import RetryPolicy
+from binance_mcp.exchange.symbol_rules import Market, SymbolRules
+from binance_mcp.exchange.venues import Endpoints, Venue
 
 if TYPE_CHECKING:
     from binance import AsyncClient

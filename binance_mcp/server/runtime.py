@@ -1,4 +1,5 @@
-"""What tools share for the life of the server: the settings and the venue's endpoints.
+"""What tools share for the life of the server: the settings, the venue's endpoints, the guard
+and the approver (tools/declare.py's `Runtime` is the part tools may use).
 
 For the in-process paper venue the exchange starts in a background thread, so `initialize` and
 `tools/list` are answered without waiting for it; a tool that needs the endpoints waits.
@@ -16,12 +17,13 @@ from typing import TYPE_CHECKING, Final
 from pydantic import SecretStr
 
 from binance_mcp.config import Settings
-from binance_mcp.errors import ToolFailure
-from binance_mcp.exchange import Exchange
-from binance_mcp.venues import Endpoints
+from binance_mcp.exchange.client import Exchange
+from binance_mcp.exchange.errors import ToolFailure
+from binance_mcp.exchange.venues import Endpoints
+from binance_mcp.guard.gate import Guard
+from binance_mcp.server.approval import Approver
 
 if TYPE_CHECKING:
-    from binance_mcp.guard import Guard
     from binance_mcp.paper.runner import PaperExchange
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.guard = guard
+        self.approver = Approver(settings.approval_timeout)
         self._endpoints = endpoints
         # Starts the in-process paper exchange if it has not started yet (idempotent).
         self._start_venue = start_venue
@@ -57,7 +60,7 @@ class Runtime:
             async with self._exchange_lock:
                 if self._exchange is None:
                     endpoints = await self.wait_endpoints()
-                    from binance_mcp.exchange_client import make_async_client
+                    from binance_mcp.exchange.binance_api import make_async_client
 
                     policy = self.settings.retry
                     client = make_async_client(endpoints, policy)

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
-from binance_mcp.conditions import Incomparable, to_decimal
-from binance_mcp.policy import Action, Policy, RateLimit, Rule, tool_arguments
-from binance_mcp.state_store import BudgetHit, OrderSlot, RateHit, StateUnavailable
-from binance_mcp.symbol_rules import dec_str
-from binance_mcp.tools.risk import RiskClass
+from binance_mcp.exchange.symbol_rules import dec_str
+from binance_mcp.guard.conditions import Incomparable, to_decimal
+from binance_mcp.guard.policy import Action, Policy, RateLimit, Rule, tool_arguments
+from binance_mcp.guard.store import BudgetHit, OrderSlot, RateHit, StateUnavailable
+from binance_mcp.guard.tool_index import RiskClass
 
 # Tools that place orders: the ones `max_order_notional` and `daily_notional` concern.
 ORDER_TOOLS: Final = frozenset({"binance_spot_place_order", "binance_futures_place_order"})

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from binance_mcp.errors import HostBanned, RateLimited
+from binance_mcp.exchange.errors import HostBanned, RateLimited
 
 # Binance's REQUEST_WEIGHT limits per minute until exchange info says otherwise.
 DEFAULT_SPOT_LIMIT: Final = 6000

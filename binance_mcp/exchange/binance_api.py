@@ -14,16 +14,16 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from binance_mcp.config import RetryPolicy
-from binance_mcp.errors import (
+from binance_mcp.exchange.errors import (
     ExchangeError,
     ExchangeUnreachable,
     HostBanned,
     MissingKeys,
     ToolFailure,
 )
-from binance_mcp.limits import HostGates, retry_after
-from binance_mcp.venues import Endpoints
+from binance_mcp.exchange.gates import HostGates, retry_after
+from binance_mcp.exchange.retry import RetryPolicy
+from binance_mcp.exchange.venues import Endpoints
 
 if TYPE_CHECKING:
     from binance import AsyncClient, Client

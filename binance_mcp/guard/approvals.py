@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
-from binance_mcp.state_store import Database
+from binance_mcp.guard.store import Database
 
 Status = Literal["pending", "approved", "denied", "expired", "used"]
 

@@ -41,7 +41,7 @@ from binance_mcp.logs import setup_logging
 PROG = "binance-mcp"
 EXIT_USAGE = 2
 
-log = logging.getLogger("binance_mcp.cli")
+log = logging.getLogger("binance_mcp.cli.main")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     deny.add_argument("--reason", default=None, help="shown to the agent")
     _add_state_dir(deny)
 
-    from binance_mcp import audit_view
+    from binance_mcp.cli import audit as audit_view
 
     audit_view.add_parser(commands, _add_state_dir)
     return parser
@@ -322,7 +322,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command in ("policy", "halt", "resume", "tools", "approvals"):
             return _run_guard_command(args)
         if args.command == "audit":
-            from binance_mcp import audit_view
+            from binance_mcp.cli import audit as audit_view
 
             return audit_view.run(args)
         return _run_serve(args)
@@ -331,12 +331,12 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _run_guard_command(args: argparse.Namespace) -> int:
-    from binance_mcp import guard_commands
+    from binance_mcp.cli import guard_commands
 
     if args.command == "policy":
         if args.policy_command == "check":
             return guard_commands.policy_check(args.file)
-        from binance_mcp import policy_explain
+        from binance_mcp.cli import policy as policy_explain
 
         if args.policy_command == "explain":
             return policy_explain.explain(
@@ -344,7 +344,7 @@ def _run_guard_command(args: argparse.Namespace) -> int:
             )
         return policy_explain.test_cases(args.file, args.cases)
     if args.command == "tools":
-        from binance_mcp import policy_explain
+        from binance_mcp.cli import policy as policy_explain
 
         return policy_explain.tools_table(args.policy)
     state_dir = resolve_state_dir(os.environ, getattr(args, "state_dir", None))
@@ -375,8 +375,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         policy=getattr(args, "policy", None),
         state_dir=getattr(args, "state_dir", None),
     )
-    from binance_mcp.policy import PolicyError
-    from binance_mcp.server import build_server
+    from binance_mcp.guard.policy import PolicyError
+    from binance_mcp.server.app import build_server
 
     try:
         server = build_server(settings)

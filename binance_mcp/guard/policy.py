@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from binance_mcp.conditions import Test, compile_condition
-from binance_mcp.tools.risk import RiskClass
+from binance_mcp.guard.conditions import Test, compile_condition
+from binance_mcp.guard.tool_index import RiskClass, tool_index
 
 Action = Literal["allow", "deny", "approve", "dry_run"]
 DERIVED_FACTS: Final = ("notional", "market", "venue", "reduces_position", "leverage")
@@ -181,9 +181,7 @@ DEFAULT_POLICY: Final = Policy(
 @functools.cache
 def tool_arguments() -> dict[str, tuple[RiskClass, frozenset[str]]]:
     """Each tool's risk class and argument names: what a policy may name."""
-    from binance_mcp.tools.catalogue import catalogue
-
-    return {e.name: (e.risk, e.arguments) for e in catalogue().values()}
+    return {s.name: (s.risk, s.arguments) for s in tool_index().values()}
 
 
 def parse_policy(data: Any, source: str = "policy") -> Policy:

@@ -25,8 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
-from binance_mcp.policy import RateLimit
-from binance_mcp.symbol_rules import dec_str
+from binance_mcp.exchange.symbol_rules import dec_str
+from binance_mcp.guard.policy import RateLimit
 
 STATE_DB: Final = "state.sqlite3"
 # A reservation this old belongs to a server that died mid-call: count it as placed (the

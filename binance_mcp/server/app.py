@@ -18,13 +18,14 @@ from mcp_types import Tool as MCPTool
 
 from binance_mcp import __version__
 from binance_mcp.config import Settings
-from binance_mcp.exchange import SHARED_READS
-from binance_mcp.guard import Guard, PolicyHolder
-from binance_mcp.policy_engine import may_need_approval
-from binance_mcp.runtime import PaperStarter, Runtime
-from binance_mcp.tools import build_tool, tool_def
+from binance_mcp.exchange.client import SHARED_READS
+from binance_mcp.exchange.venues import Endpoints
+from binance_mcp.guard.engine import may_need_approval
+from binance_mcp.guard.gate import Guard, PolicyHolder
+from binance_mcp.server.guarded import build_guarded
+from binance_mcp.server.runtime import PaperStarter, Runtime
+from binance_mcp.tools import tool_def
 from binance_mcp.tools.catalogue import catalogue, listed
-from binance_mcp.venues import Endpoints
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class BinanceServer(MCPServer[Runtime]):
         asks = policy.mode == "enforce" and may_need_approval(policy, name, entry.risk)
         built = self._built.get((name, asks))
         if built is None:
-            built = build_tool(tool_def(name, entry.area), asks=asks)
+            built = build_guarded(tool_def(name, entry.area), asks=asks)
             self._built[name, asks] = built
             if (built.parameters, built.output_schema) != (
                 entry.listed.input_schema,
@@ -102,7 +103,12 @@ class BinanceServer(MCPServer[Runtime]):
 def build_server(settings: Settings) -> BinanceServer:
     """Raises PolicyError when the policy file is broken: the server refuses to start."""
     holder = PolicyHolder(settings.policy_path)
-    guard = Guard(settings, holder)
+    guard = Guard(
+        holder,
+        state_dir=settings.state_dir,
+        venue=settings.venue,
+        approval_timeout=settings.approval_timeout,
+    )
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:

@@ -7,7 +7,7 @@ yes, through a channel the agent cannot reach.
   again with the answer, so the question carries a one-time ticket that the answer must match
   — a replayed answer meets a new ticket and is asked again.
 - Other clients: the request waits in the state dir's queue for `binance-mcp approvals
-  approve ID` from a terminal (approval_queue.py), with progress notifications meanwhile.
+  approve ID` from a terminal (guard/verdicts.py), with progress notifications meanwhile.
 
 Every approval is bound to the digest of the tool, its normalised arguments and the policy in
 force, is used once, and expires.
@@ -15,14 +15,11 @@ force, is used once, and expires.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
-import os
 import secrets
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 import anyio
@@ -30,18 +27,14 @@ from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from pydantic import BaseModel, Field
 
-from binance_mcp.approval_queue import ApprovalQueue
-from binance_mcp.audit import trading_args
-from binance_mcp.policy_engine import Decision
-from binance_mcp.state_store import StateUnavailable
-from binance_mcp.symbol_rules import dec_str
+from binance_mcp.guard.tool_index import ToolSpec
+from binance_mcp.guard.verdicts import Verdict, from_outcome
 from binance_mcp.tools.declare import ToolDef
 
 log = logging.getLogger(__name__)
 
 # The first protocol revision that carries elicitation inside the tool call's result.
 _INPUT_REQUIRED_ERA: Final = "2026-07-28"
-_POLL_S: Final = 0.25
 
 
 class ApprovalAnswer(BaseModel):
@@ -68,40 +61,6 @@ class _Ticket:
     expires: float
 
 
-@dataclass(frozen=True)
-class Verdict:
-    approved: bool
-    how: str  # for the audit log: elicitation, cli, declined, cancelled, timeout, ...
-    reason: str = ""
-
-
-def summary(tool: ToolDef, venue: str, facts: dict[str, Any], decision: Decision) -> str:
-    """One screen: what would be sent and why a person must agree."""
-    shown = trading_args(facts)
-    lines = [f"Approve {tool.name} on {venue}?"]
-    core = [f"{k}: {shown[k]}" for k in ("symbol", "side", "type") if k in shown]
-    if core:
-        lines.append(" · ".join(core))
-    size = [f"{k}: {v}" for k, v in shown.items() if k not in ("symbol", "side", "type")]
-    if size:
-        lines.append(" · ".join(size))
-    notional = facts.get("notional")
-    if notional is not None and not isinstance(notional, Exception):
-        lines.append(
-            f"notional: {dec_str(notional) if isinstance(notional, Decimal) else notional}"
-        )
-    leverage = facts.get("leverage")
-    if leverage is not None and not isinstance(leverage, Exception) and "leverage" not in shown:
-        lines.append(f"leverage: {leverage}x")
-    why = (
-        decision.reason
-        if decision.rule in decision.reason
-        else f"{decision.reason} ({decision.rule})"
-    )
-    lines.append(f"why: {why}")
-    return "\n".join(lines)
-
-
 def era_is_input_required(ctx: Context[Any, Any]) -> bool:
     version = ctx.protocol_version
     return version is not None and version >= _INPUT_REQUIRED_ERA
@@ -117,8 +76,7 @@ def can_elicit(ctx: Context[Any, Any]) -> bool:
 class Approver:
     """Asks for approvals and checks the answers, for one server process."""
 
-    def __init__(self, queue: ApprovalQueue, timeout: float) -> None:
-        self.queue = queue
+    def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._tickets: dict[str, _Ticket] = {}
 
@@ -170,80 +128,17 @@ class Approver:
                 return Verdict(
                     False, "stale", "the policy changed while the approval was pending; call again"
                 )
-            return _from_outcome(asked.outcome, self.timeout)
+            return from_outcome(asked.outcome, self.timeout)
         if isinstance(injected, AcceptedElicitation):
             ticket = self._tickets.pop(digest, None)
             if ticket is None:
                 return Verdict(False, "stale", "the approval does not match this call")
             if ticket.expires <= time.time():
-                return _from_outcome("timeout", self.timeout)
+                return from_outcome("timeout", self.timeout)
             approved = isinstance(asked, ApprovalAnswer) and asked.approve
-            return _from_outcome("accept" if approved else "decline", self.timeout)
+            return from_outcome("accept" if approved else "decline", self.timeout)
         self._tickets.pop(digest, None)
-        return _from_outcome(getattr(injected, "action", "cancel"), self.timeout)
-
-    # --- the out-of-band queue -----------------------------------------------------------------
-
-    async def wait_in_queue(
-        self, ctx: Context[Any, Any] | None, digest: str, tool: str, text: str
-    ) -> Verdict:
-        try:
-            ident = self.queue.file(digest, tool, text, self.timeout, os.getpid())
-        except StateUnavailable as exc:
-            return Verdict(False, "unavailable", f"the approvals queue is unavailable: {exc}")
-        log.warning(
-            "approval needed for %s: run `binance-mcp approvals approve %s` (or deny) within "
-            "%.0f s\n%s",
-            tool,
-            ident,
-            self.timeout,
-            text,
-        )
-        started = time.monotonic()
-        last_report = -1
-        try:
-            while True:
-                try:
-                    request = self.queue.settle(ident, digest)
-                except StateUnavailable as exc:
-                    return Verdict(False, "unavailable", f"the approvals queue failed: {exc}")
-                if request is not None:
-                    return _from_request(request.status, request.reason, ident, self.timeout)
-                waited = int(time.monotonic() - started)
-                if ctx is not None and waited != last_report:
-                    last_report = waited
-                    await ctx.report_progress(
-                        waited,
-                        self.timeout,
-                        f"waiting for `binance-mcp approvals approve {ident}` in a terminal",
-                    )
-                await anyio.sleep(_POLL_S)
-        except BaseException:
-            # Cancelled by the client: nobody may approve the request any more.
-            with contextlib.suppress(StateUnavailable):
-                self.queue.withdraw(ident)
-            raise
-
-
-def _from_outcome(outcome: str | None, timeout: float) -> Verdict:
-    if outcome == "accept":
-        return Verdict(True, "elicitation")
-    if outcome == "decline":
-        return Verdict(False, "declined", "declined by the user")
-    if outcome == "timeout":
-        return Verdict(False, "timeout", f"no answer within {timeout:.0f} s")
-    return Verdict(False, "cancelled", "the user cancelled the approval")
-
-
-def _from_request(status: str, reason: str, ident: str, timeout: float) -> Verdict:
-    if status == "approved":
-        return Verdict(True, "cli")
-    if status == "denied":
-        return Verdict(False, "denied", f"denied from the approvals CLI ({ident})" + (
-            f": {reason}" if reason else ""))  # fmt: skip
-    if status == "expired":
-        return Verdict(False, "timeout", f"no approval for {ident} within {timeout:.0f} s")
-    return Verdict(False, status, f"approval {ident} is {status}")
+        return from_outcome(getattr(injected, "action", "cancel"), self.timeout)
 
 
 def approval_parameter(tool: ToolDef) -> tuple[inspect.Parameter, Any]:
@@ -252,10 +147,16 @@ def approval_parameter(tool: ToolDef) -> tuple[inspect.Parameter, Any]:
     can give (resolved parameters are left out of the input schema)."""
     names = [p for p in inspect.signature(tool.fn).parameters if p != "ctx"]
 
+    spec = ToolSpec(tool.name, tool.risk, frozenset(names))
+
     async def resolver(ctx: Context[Any, Any], **args: Any) -> Asked | Elicit[Any]:
-        guard = ctx.request_context.lifespan_context.guard
-        result: Asked | Elicit[Any] = await guard.ask_approval(tool, args, ctx)
-        return result
+        # The server's Runtime (server/runtime.py), which holds the guard and the approver.
+        runtime = ctx.request_context.lifespan_context
+        question = await runtime.guard.approval_question(spec, args, runtime.exchange)
+        if question is None:
+            return NOT_NEEDED
+        asked: Asked | Elicit[Any] = await runtime.approver.ask(ctx, *question)
+        return asked
 
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY)]
     params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names]

@@ -2,14 +2,14 @@
 `policy test` (a file of calls with the decision each must get) and `tools --policy` (the 35
 tools and what the policy does with each).
 
-Calls are validated as the server validates them and decided by the same engine. Facts the
+Calls are validated as the server validates them (the tools' own argument models) and decided
+by the same engine (guard/explain.py). Facts the
 server would ask the exchange for (a MARKET order's current price, the current leverage, the
 open orders) are given by the user; a missing one denies, as it would in the server.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import sys
@@ -20,22 +20,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from binance_mcp.exchange import Exchange
-from binance_mcp.facts import base_facts, derive
-from binance_mcp.guard_commands import print_errors
-from binance_mcp.policy import Action, Policy, PolicyError, load_policy
-from binance_mcp.policy_engine import (
+from binance_mcp.cli.guard_commands import print_errors
+from binance_mcp.guard.engine import (
     ORDER_TOOLS,
     Decision,
-    Unknown,
     base_action,
-    decide,
     limits_for,
-    needed_facts,
     rate_limits,
 )
-from binance_mcp.state_store import MemoryCounters
-from binance_mcp.symbol_rules import dec_str
+from binance_mcp.guard.explain import decide_offline, shown
+from binance_mcp.guard.policy import Action, Policy, PolicyError, load_policy
 from binance_mcp.tools.declare import ToolDef
 
 if TYPE_CHECKING:
@@ -78,49 +72,16 @@ def validated(tool: ToolDef, args: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-async def _no_exchange() -> Exchange:
-    raise Unknown(
-        "exchange",
-        "the server would ask the exchange; give it as a fact (explain: --fact NAME=VALUE; "
-        "test cases: facts:)",
-    )
-
-
 def evaluate(
     policy: Policy,
     tool: ToolDef,
     args: Mapping[str, Any],
     given: Mapping[str, Any] | None = None,
-    *,
-    venue: str = "live",
-    halted: str | None = None,
-    used_today: Decimal = Decimal(0),
-    repeat: int = 1,
+    **context: Any,
 ) -> tuple[Decision, dict[str, Any]]:
-    """The decision for this call (the last of `repeat` identical calls, for rate limits) and
-    the facts it was made on."""
-    values = validated(tool, args)
-    facts = base_facts(tool.name, values, venue)
-    facts.update(given or {})
-    needed = needed_facts(policy, tool.name, tool.risk)
-    if needed - facts.keys():
-        asyncio.run(derive(tool.name, values, facts, needed, _no_exchange))
-    counters = MemoryCounters(used_today)
-    decision = None
-    for _ in range(repeat):
-        decision = decide(policy, tool.name, tool.risk, facts, halted=halted, counters=counters)
-    assert decision is not None
-    return decision, facts
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, Unknown):
-        return f"unknown ({value.why})"
-    if isinstance(value, Decimal):
-        return dec_str(value)
-    if isinstance(value, tuple):  # open orders from the exchange: (count, when listed)
-        return str(value[0])
-    return str(value)
+    """The decision for this call and the facts it was made on, the arguments validated as
+    the server validates them; `context`: venue, halted, used_today, repeat (guard/explain.py)."""
+    return decide_offline(policy, tool.name, tool.risk, validated(tool, args), given, **context)
 
 
 # --- policy explain ----------------------------------------------------------------------------
@@ -156,7 +117,7 @@ def explain(
         out.write(f"the agent reads: {decision.denial()}\n")
     out.write("facts used:" + ("" if decision.facts else " none") + "\n")
     for name in dict.fromkeys(decision.facts):
-        out.write(f"  {name} = {_shown(facts.get(name))}\n")
+        out.write(f"  {name} = {shown(facts.get(name))}\n")
     return 0
 
 
@@ -278,7 +239,7 @@ def test_cases(policy_path: Path, cases_path: Path) -> int:
 
 
 def tools_table(path: Path | None) -> int:
-    from binance_mcp.policy import DEFAULT_POLICY
+    from binance_mcp.guard.policy import DEFAULT_POLICY
     from binance_mcp.tools import all_tools
 
     try:

@@ -1,0 +1,68 @@
+"""What a policy decides for one call, offline: the engine run on facts given by a person
+instead of asked from the exchange (`binance-mcp policy explain` and `policy test`, whose
+command-line side is cli/policy.py).
+
+A fact the server would ask the exchange for and the person did not give stays unknown and
+denies, as it would in the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from binance_mcp.exchange.client import Exchange
+from binance_mcp.exchange.symbol_rules import dec_str
+from binance_mcp.guard.engine import Decision, Unknown, decide, needed_facts
+from binance_mcp.guard.facts import base_facts, derive
+from binance_mcp.guard.policy import Policy
+from binance_mcp.guard.store import MemoryCounters
+from binance_mcp.guard.tool_index import RiskClass
+
+
+async def _no_exchange() -> Exchange:
+    raise Unknown(
+        "exchange",
+        "the server would ask the exchange; give it as a fact (explain: --fact NAME=VALUE; "
+        "test cases: facts:)",
+    )
+
+
+def decide_offline(
+    policy: Policy,
+    tool: str,
+    risk: RiskClass,
+    values: Mapping[str, Any],
+    given: Mapping[str, Any] | None = None,
+    *,
+    venue: str = "live",
+    halted: str | None = None,
+    used_today: Decimal = Decimal(0),
+    repeat: int = 1,
+) -> tuple[Decision, dict[str, Any]]:
+    """The decision for this call with validated arguments `values` (the last of `repeat`
+    identical calls, for rate limits) and the facts it was made on."""
+    facts = base_facts(tool, dict(values), venue)
+    facts.update(given or {})
+    needed = needed_facts(policy, tool, risk)
+    if needed - facts.keys():
+        asyncio.run(derive(tool, dict(values), facts, needed, _no_exchange))
+    counters = MemoryCounters(used_today)
+    decision = None
+    for _ in range(repeat):
+        decision = decide(policy, tool, risk, facts, halted=halted, counters=counters)
+    assert decision is not None
+    return decision, facts
+
+
+def shown(value: Any) -> str:
+    """A fact as a person reads it."""
+    if isinstance(value, Unknown):
+        return f"unknown ({value.why})"
+    if isinstance(value, Decimal):
+        return dec_str(value)
+    if isinstance(value, tuple):  # open orders from the exchange: (count, when listed)
+        return str(value[0])
+    return str(value)

@@ -1,0 +1,107 @@
+"""The server's adapter between the MCP tools and the guard: each tool's function is wrapped so
+that a call goes through `Guard.run` (guard/gate.py), a person is asked over MCP when the policy
+requires it (server/approval.py), and every refusal or failure reaches the agent as one
+`ToolError` whose text it can act on.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+
+from binance_mcp.exchange.errors import ToolFailure
+from binance_mcp.guard.gate import Guard
+from binance_mcp.guard.tool_index import ToolSpec
+from binance_mcp.guard.verdicts import Verdict, wait_in_queue
+from binance_mcp.server.approval import NOT_NEEDED, Approver, approval_parameter, can_elicit
+from binance_mcp.tools import build_tool
+from binance_mcp.tools.declare import ToolDef, ToolFn
+
+
+class Failed(ToolError):
+    """A tool's failure as the agent reads it; `uncertain` when an order may have gone out
+    anyway."""
+
+    def __init__(self, message: str, *, uncertain: bool = False) -> None:
+        super().__init__(message)
+        self.uncertain = uncertain
+
+
+class McpApprovals:
+    """One call's approval channel: the answer the resolver obtained by elicitation, or else
+    the state dir's queue, with progress notifications to the client while it waits."""
+
+    def __init__(self, guard: Guard, approver: Approver, injected: Any, ctx: Any) -> None:
+        self.guard = guard
+        self.approver = approver
+        self.injected = injected
+        self.ctx = ctx
+
+    async def verdict(
+        self, call: str, tool: str, question: Callable[[], Awaitable[str]]
+    ) -> Verdict:
+        verdict = self.approver.verdict(self.injected, call)
+        if verdict is not None:
+            return verdict
+        ctx = self.ctx
+        if ctx is not None and can_elicit(ctx):
+            # The resolver saw no need to ask (the policy changed in between): ask on a new call.
+            return Verdict(False, "not asked", "nobody was asked (the policy changed); call again")
+        progress = ctx.report_progress if ctx is not None else None
+        return await wait_in_queue(
+            self.guard.queue, self.approver.timeout, call, tool, await question(), progress
+        )
+
+
+def guarded(tool: ToolDef, *, asks: bool = True) -> ToolFn:
+    """`tool.fn` behind the guard held by the server's runtime. With `asks`, it has the
+    approval parameter that a resolver fills before the body runs (server/approval.py); without,
+    the body's decision stands alone (a call it finds needing approval goes to the queue, or
+    is refused with "call again" where the client could have been asked)."""
+    names = [p for p in inspect.signature(tool.fn).parameters if p != "ctx"]
+    spec = ToolSpec(tool.name, tool.risk, frozenset(names))
+
+    async def call(**kwargs: Any) -> Any:
+        ctx: Context[Any, Any] | None = kwargs.pop("ctx", None)
+        injected = kwargs.pop("approval", NOT_NEEDED)
+        runtime = ctx.request_context.lifespan_context if ctx is not None else None
+        if runtime is None:
+            raise Failed(f"{tool.name} needs the server's runtime")
+
+        async def send(args: dict[str, Any]) -> Any:
+            return await tool.fn(ctx=ctx, **args)
+
+        try:
+            return await runtime.guard.run(
+                spec,
+                kwargs,
+                send,
+                venue=runtime.exchange,
+                approvals=McpApprovals(runtime.guard, runtime.approver, injected, ctx),
+            )
+        except ToolFailure as exc:
+            raise Failed(str(exc), uncertain=exc.uncertain) from None
+
+    # Annotations evaluated in the tool's own module, where their names live.
+    signature = inspect.signature(tool.fn, eval_str=True)
+    functools.update_wrapper(call, tool.fn)
+    del call.__wrapped__  # type: ignore[attr-defined]
+    call.__annotations__ = typing.get_type_hints(tool.fn, include_extras=True)
+    if asks:
+        parameter, annotation = approval_parameter(tool)
+        signature = signature.replace(parameters=[*signature.parameters.values(), parameter])
+        call.__annotations__["approval"] = annotation
+    call.__signature__ = signature  # type: ignore[attr-defined]
+    return call
+
+
+def build_guarded(tool: ToolDef, *, asks: bool = True) -> Tool:
+    """The MCP tool object for `tool`, behind the guard; `asks`: with the approval resolver."""
+    return build_tool(tool, guarded(tool, asks=asks))
