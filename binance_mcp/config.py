@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import SecretStr
 
 from binance_mcp.exchange.retry import DEFAULT_BUDGET, RetryPolicy
 from binance_mcp.exchange.venues import HOSTED_VENUES, VENUES, Endpoints, Venue
+from binance_mcp.guard.audit import DEFAULT_KEEP, DEFAULT_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,21 @@ ENV_SPOT_URL: Final = "BINANCE_MCP_SPOT_URL"
 ENV_FUTURES_URL: Final = "BINANCE_MCP_FUTURES_URL"
 ENV_TIMEOUT: Final = "BINANCE_MCP_TIMEOUT"
 ENV_APPROVAL_TIMEOUT: Final = "BINANCE_MCP_APPROVAL_TIMEOUT"
+ENV_AUDIT_MAX_BYTES: Final = "BINANCE_MCP_AUDIT_MAX_BYTES"
+ENV_AUDIT_KEEP: Final = "BINANCE_MCP_AUDIT_KEEP"
 
 TIMEOUT_RANGE: Final = (1.0, 300.0)
 # How long a call that needs a person's approval waits for it, in seconds.
-DEFAULT_APPROVAL_TIMEOUT: Final = 120.0
+# Under the request timeout of common hosts (the MCP Inspector gives up after 60 s), so an
+# unanswered approval ends as a clear denial rather than a call the host abandoned.
+DEFAULT_APPROVAL_TIMEOUT: Final = 45.0
 APPROVAL_TIMEOUT_RANGE: Final = (1.0, 3600.0)
+# The audit log's size before it rotates, and how many rotated files are kept. Below 1 KiB a
+# file would hold a line or two; the upper bound catches a typo'd extra digit or two.
+AUDIT_MAX_BYTES_RANGE: Final = (1024, 1024**4)
+AUDIT_KEEP_RANGE: Final = (1, 1000)
+_SIZE: Final = re.compile(r"(\d+)\s*(?:([kmg])(?:i?b)?|b)?", re.IGNORECASE)
+_SIZE_UNITS: Final = {"k": 1024, "m": 1024**2, "g": 1024**3}
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
@@ -68,6 +80,8 @@ class Settings:
     futures_url_override: str | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT
+    audit_max_bytes: int = DEFAULT_MAX_BYTES
+    audit_keep: int = DEFAULT_KEEP
 
     @property
     def has_keys(self) -> bool:
@@ -128,12 +142,14 @@ def resolve_settings(
         state_dir=resolve_state_dir(env, state_dir),
         api_key=api_key,
         api_secret=api_secret,
-        policy_path=_policy_path(env, policy),
+        policy_path=resolve_policy_path(env, policy),
         spot_url_override=spot_url,
         futures_url_override=futures_url,
         retry=_retry_policy(env),
         approval_timeout=_seconds(env, ENV_APPROVAL_TIMEOUT, APPROVAL_TIMEOUT_RANGE)
         or DEFAULT_APPROVAL_TIMEOUT,
+        audit_max_bytes=_size(env, ENV_AUDIT_MAX_BYTES) or DEFAULT_MAX_BYTES,
+        audit_keep=_count(env, ENV_AUDIT_KEEP, AUDIT_KEEP_RANGE) or DEFAULT_KEEP,
     )
     if not has_keys and not settings.paper_in_process:
         log.warning(
@@ -277,6 +293,35 @@ def _seconds(env: Mapping[str, str], name: str, bounds: tuple[float, float]) -> 
     return value
 
 
+def _size(env: Mapping[str, str], name: str) -> int | None:
+    raw = _env_value(env, name)
+    if raw is None:
+        return None
+    low, high = AUDIT_MAX_BYTES_RANGE
+    match = _SIZE.fullmatch(raw)
+    value = -1
+    # Length first: int() refuses (ValueError) beyond 4300 digits.
+    if match and len(match.group(1)) <= 20:
+        value = int(match.group(1)) * _SIZE_UNITS.get((match.group(2) or "").lower(), 1)
+    if not low <= value <= high:
+        raise ConfigError(
+            f"{name} must be a size from 1 KiB to 1 TiB, in bytes or with K, M or G "
+            f"(KiB, MiB, GiB), e.g. 10M (got {raw!r})"
+        )
+    return value
+
+
+def _count(env: Mapping[str, str], name: str, bounds: tuple[int, int]) -> int | None:
+    raw = _env_value(env, name)
+    if raw is None:
+        return None
+    low, high = bounds
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 20 else -1
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high} (got {raw!r})")
+    return value
+
+
 def _retry_policy(env: Mapping[str, str]) -> RetryPolicy:
     timeout = _seconds(env, ENV_TIMEOUT, TIMEOUT_RANGE)
     if timeout is None:
@@ -318,7 +363,9 @@ def resolve_state_dir(
     return path
 
 
-def _policy_path(env: Mapping[str, str], cli_value: str | os.PathLike[str] | None) -> Path | None:
+def resolve_policy_path(
+    env: Mapping[str, str], cli_value: str | os.PathLike[str] | None
+) -> Path | None:
     raw = os.fspath(cli_value) if cli_value is not None else ""
     source = "--policy"
     if not raw.strip():

@@ -22,7 +22,9 @@ import anyio
 import pytest
 from mcp import Client
 
+from binance_mcp import __version__
 from binance_mcp.cli.main import main
+from binance_mcp.guard import servers
 from binance_mcp.paper.runner import PaperConfig, start_paper_exchange
 from binance_mcp.server.app import build_server
 from tests.mcp_fixtures import fails, ok, paper_settings
@@ -243,6 +245,9 @@ def test_tolerates_missing_unknown_and_hostile_fields(
 
 
 def test_no_audit_log_yet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A state dir a server has used (marked) but where no call was recorded; a dir no server
+    # has used is refused (tests/test_cli_truth.py).
+    servers.mark(tmp_path / "fresh", version=__version__, by="test")
     lines, err = audit(capsys, tmp_path / "fresh")
     assert lines == []
     assert err.count("\n") == 1 and str(tmp_path / "fresh" / "audit.jsonl") in err

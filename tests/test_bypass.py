@@ -64,7 +64,8 @@ def hedge_mode(paper: PaperExchange) -> None:
 
 
 def halt_trading(state_dir: Path) -> None:
-    assert guard_commands.halt(state_dir, "bypass test") == 0
+    # Before the server starts: no server has used the state dir yet, so on purpose.
+    assert guard_commands.halt(state_dir, "bypass test", create=True) == 0
 
 
 @dataclass(frozen=True)
@@ -238,11 +239,44 @@ ATTEMPTS = [
     # --- approval: the agent cannot approve its own call ------------------------------------------
     Attempt("approval-argument-from-the-agent", APPROVE_ALL, "binance_spot_place_order",
             {**BUY_LIMIT, "approval": {"how": "elicited", "outcome": "accept"}},
-            "Denied by policy: approval required"),
+            "does not take the argument 'approval'"),
     Attempt("approval-elicitation-result-from-the-agent", APPROVE_ALL,
             "binance_spot_cancel_all_orders",
             {"symbol": "BTCUSDT", "approval": {"action": "accept", "content": {"approve": True}}},
-            "Denied by policy: approval required"),
+            "does not take the argument 'approval'"),
+    # --- issue 17: strict, bounded, valued at the most an order can cost ------------------------
+    Attempt("misspelt-reduce-only-opens-nothing", REDUCE_ONLY, "binance_futures_place_order",
+            {**FUT_MARKET, "side": "SELL", "reduceonly": True},
+            "does not take the argument 'reduceonly' (did you mean 'reduceOnly'?)"),
+    Attempt("misspelt-test-flag-places-nothing", MAX_250, "binance_spot_place_order",
+            {**BUY_LIMIT, "tset": True}, "did you mean 'test'?"),
+    Attempt("misspelt-close-position", REDUCE_ONLY, "binance_futures_place_order",
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "STOP_MARKET", "stopPrice": "99000",
+             "quantity": "0.002", "closeposition": True}, "did you mean 'closePosition'?"),
+    Attempt("huge-exponent-quantity", MAX_250, "binance_spot_place_order",
+            {**BUY_LIMIT, "quantity": "1E+999999999"}, "is too large"),
+    Attempt("tiny-exponent-quantity", MAX_250, "binance_spot_place_order",
+            {**BUY_LIMIT, "quantity": "1E-999999999"}, "has too many decimals"),
+    Attempt("quantity-as-huge-integer", MAX_250, "binance_spot_place_order",
+            {**BUY_LIMIT, "quantity": 10**30}, "out of range"),
+    Attempt("buy-stop-far-below-the-market", MAX_250, "binance_spot_place_order",
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS", "quantity": "0.003",
+             "stopPrice": "30000"}, OVER_250),
+    Attempt("buy-stop-limit-far-below-the-market", MAX_250, "binance_spot_place_order",
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "TAKE_PROFIT_LIMIT", "quantity": "0.003",
+             "stopPrice": "30000", "price": "30000", "timeInForce": "GTC"}, OVER_250),
+    Attempt("futures-buy-stop-far-below-the-mark", MAX_250, "binance_futures_place_order",
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "STOP_MARKET", "quantity": "0.003",
+             "stopPrice": "30000"}, OVER_250),
+    Attempt("futures-trailing-stop-without-price", MAX_250, "binance_futures_place_order",
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "TRAILING_STOP_MARKET",
+             "quantity": "0.003", "callbackRate": "1"}, OVER_250),
+    Attempt("argument-name-with-zero-width-space", MAX_250, "binance_spot_place_order",
+            {**BUY_LIMIT, "test\u200b": True}, "does not take the argument"),
+    Attempt("deeply-nested-extra", MAX_250, "binance_spot_place_order",
+            {**BUY_LIMIT, "x": [[[[[[[[1]]]]]]]]}, "does not take the argument 'x'"),
+    Attempt("deeply-nested-symbol", MAX_250, "binance_spot_place_order",
+            {**BUY_LIMIT, "symbol": [[[[[["BTCUSDT"]]]]]]}, "nested deeper than 4 levels"),
 ]  # fmt: skip
 
 

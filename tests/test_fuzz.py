@@ -1,6 +1,7 @@
 """Fuzzing every tool over MCP (in-process client, paper venue) with hypothesis: wrong types,
-unicode, empty, huge, negative, NaN/Infinity strings, scientific notation, extra fields, missing
-required fields, random symbols. Tools and their input schemas come from `tools/list`.
+unicode, empty, huge, negative, NaN/Infinity strings, scientific notation with extreme
+exponents, huge and tiny magnitudes, deep nesting, extra and misspelt fields, missing required
+fields, random symbols. Tools and their input schemas come from `tools/list`.
 
 Every call must end in a result or a tool error with text an agent can read (never a crash, an
 opaque error or a hang), and under a policy that denies things no call may send the exchange a
@@ -94,6 +95,14 @@ PLACE_TOOLS = frozenset({"binance_spot_place_order", "binance_futures_place_orde
 
 # --- values ------------------------------------------------------------------------------------
 
+
+def nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 JUNK = st.one_of(
     st.none(),
     st.booleans(),
@@ -103,6 +112,7 @@ JUNK = st.one_of(
     st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
     st.just("A" * 100_000),
+    st.sampled_from([nested(6), nested(60), nested(150), {"a": nested(30)}, [0] * 5000]),
 )
 
 SYMBOLS = [
@@ -126,7 +136,9 @@ NUMBER_STRINGS = [
     "1E-5", "2e-3", "95000", "97000", "9.5e4", "9.5E+4", "1e400000", "1e-400000", "NaN", "nan",
     "-NaN", "sNaN", "Infinity", "-Infinity", "inf", "0x10", "1_000", "１２３", "٣", " 1 ", "",
     " ", "1,5", "1.2.3", "+5", "00.5", "9" * 60, "0." + "0" * 40 + "1", "abc", "0.001 BTC",
-    "100", "200", "200.0000001", "5", "24",
+    "100", "200", "200.0000001", "5", "24", "1E-999999999", "1E+999999999", "-1E-999999999",
+    "1e-21", "1e20", "1e19", "0." + "0" * 19 + "1", "0." + "0" * 20 + "1", "1" + "0" * 25,
+    "9.99999999999999999999e19", "1e-2147483648", "1e99999999999", "0e999999999", "5e-0000001",
 ]  # fmt: skip
 
 NUMBER = st.one_of(
@@ -167,7 +179,26 @@ BOOLEAN = st.one_of(
 )
 
 
+def _decimal_arguments() -> frozenset[str]:
+    """Arguments typed `Decimal` (published as strings): they get the number strategy."""
+    import typing
+
+    from binance_mcp.tools import all_tools
+
+    return frozenset(
+        name
+        for t in all_tools()
+        for name, hint in typing.get_type_hints(t.fn, include_extras=True).items()
+        if "Decimal" in repr(hint)
+    )
+
+
+DECIMAL_ARGUMENTS = _decimal_arguments()
+
+
 def value_for(name: str, schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    if name in DECIMAL_ARGUMENTS:
+        return NUMBER
     if "enum" in schema:
         return enum(schema["enum"])
     kind = schema.get("type")
@@ -218,6 +249,17 @@ def arguments(draw: st.DrawFn, tool: Tool) -> dict[str, Any]:
             args[name] = draw(value_for(name, prop))
     extras = draw(st.dictionaries(EXTRA_KEYS, JUNK, max_size=2))
     args |= {k: v for k, v in extras.items() if k not in props}
+    if props and draw(st.integers(0, 4)) == 0:
+        # A real name misspelt as agents misspell: case, a dropped or doubled letter.
+        real = draw(st.sampled_from(sorted(props)))
+        cut = draw(st.integers(0, len(real) - 1))
+        wrong = draw(
+            st.sampled_from(
+                [real.lower(), real.upper(), real[:cut] + real[cut + 1 :], real + real[-1]]
+            )
+        )
+        if wrong not in props:
+            args[wrong] = draw(value_for(real, props[real]))
     return args
 
 
@@ -349,10 +391,12 @@ def notional_floor(paper: PaperExchange, request: dict[str, Any]) -> Decimal | N
     current *= Decimal("0.98")
     price = _decimal(p["price"]) if "price" in p else None
     stop = next((_decimal(p[k]) for k in ("stopPrice", "triggerPrice") if k in p), None)
-    if p.get("side") == "BUY":
-        reference = price or stop or current
-    elif stop is not None:
-        reference = max(price or Decimal(0), stop * Decimal("0.98"))
+    if stop is not None:
+        # Triggered, it trades at the market whatever its prices: the guard values it at the
+        # highest of trigger, limit and current price.
+        reference = max(price or Decimal(0), stop * Decimal("0.98"), current)
+    elif p.get("side") == "BUY":
+        reference = price or current
     else:
         reference = max(price or Decimal(0), current)
     return _decimal(p["quantity"]) * reference
@@ -364,6 +408,10 @@ def check_call(
     where = f"{name}({args!r:.300})"
     assert result.content, f"{where}: empty result"
     text = getattr(result.content[0], "text", "")
+    unknown = set(args) - set(s.tools[name].input_schema.get("properties", {}))
+    if unknown:
+        assert result.is_error and "does not take the argument" in text, f"{where}: {text}"
+        assert sent == [], f"{where} sent {sent}"
     if result.is_error:
         assert text.strip(), f"{where}: a tool error without text"
         assert "Traceback" not in text, f"{where}: {text}"

@@ -1,5 +1,6 @@
 """`binance-mcp audit`: read the audit log (SPEC §4.7), filter it, and show one line per call,
-or the stored JSON lines; `--follow` keeps watching the file like `tail -F`.
+or the stored JSON lines; `--follow` keeps watching the file like `tail -F`. The rotated files
+(`audit.jsonl.N` ... `audit.jsonl.1`) are read first, oldest first, as one log.
 
 The reader trusts nothing in the file: fields may be missing, of another type, or new, and a
 line that is not a JSON object is skipped and counted rather than ending the command.
@@ -19,7 +20,14 @@ from typing import Any, Final
 
 from binance_mcp.config import resolve_state_dir
 from binance_mcp.guard.audit import AUDIT_FILE, TRADING_ARGS
-from binance_mcp.guard.audit_reader import Filter, Reader, follow, read_all, record_time
+from binance_mcp.guard.audit_reader import (
+    Filter,
+    Reader,
+    follow,
+    log_files,
+    read_all,
+    record_time,
+)
 
 NAME: Final = "binance-mcp audit"
 DECISIONS: Final = ("allow", "deny", "approve", "dry_run")
@@ -158,8 +166,8 @@ def add_parser(
     audit = commands.add_parser(
         "audit",
         help="show the audit log: every decided tool call, filtered",
-        description="Show the audit log (<state dir>/audit.jsonl): one line per decided tool "
-        "call with its time, decision, tool, trading arguments, and the rule and reason of a "
+        description="Show the audit log (<state dir>/audit.jsonl, after its rotated files "
+        "audit.jsonl.N ... audit.jsonl.1, oldest first): one line per decided tool call with its time, decision, tool, trading arguments, and the rule and reason of a "
         "denial or the outcome, order id and latency of a call that ran. Filters combine; "
         "a repeated --tool or --decision matches any of its values.",
     )
@@ -209,11 +217,13 @@ def run(args: argparse.Namespace) -> int:
                     out.flush()
 
     try:
+        # Rotated files count: the current file may be gone while older ones remain.
+        exists = bool(log_files(path))
         if args.follow:
-            if not path.exists():
+            if not exists:
                 _note(f"no audit log at {path} yet; waiting for it (Ctrl-C to stop)")
             emit(follow(path, reader), flush=True)
-        elif not path.exists():
+        elif not exists:
             _note(f"no audit log at {path}: no tool call has been recorded there yet")
         else:
             emit(read_all(path, reader), flush=False)
@@ -226,10 +236,13 @@ def run(args: argparse.Namespace) -> int:
         _silence_stdout()
         return 0
     except OSError as exc:
-        sys.stderr.write(f"{NAME}: error: cannot read {path}: {exc.strerror or exc}\n")
+        where = exc.filename or path
+        sys.stderr.write(f"{NAME}: error: cannot read {where}: {exc.strerror or exc}\n")
         return 1
     if reader.skipped:
-        _note(f"skipped {reader.skipped} malformed line(s) in {path} (not a JSON object)")
+        rotated = any(p != path for p in log_files(path))
+        where = f"{path} and its rotated files" if rotated else str(path)
+        _note(f"skipped {reader.skipped} malformed line(s) in {where} (not a JSON object)")
     return 0
 
 

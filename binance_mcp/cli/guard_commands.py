@@ -1,14 +1,44 @@
-"""The guard's command-line side: `policy check`, `halt`, `resume` and `approvals`. Each prints
-what it did (stdout for results, stderr for errors) and returns the exit code."""
+"""The guard's command-line side: `policy check`, `halt`, `resume`, `approvals` and `status`.
+Each prints what it did (stdout for results, stderr for errors) and returns the exit code.
+
+The commands that act on a state dir refuse one that no server has used (exit 2): a mistyped
+`--state-dir` must not be halted, or searched for approvals, while the real one runs on."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from binance_mcp import __version__
 from binance_mcp.guard import halt as kill_switch
+from binance_mcp.guard import servers
+
+EXIT_UNUSED = 2
+
+
+def refuse_unused(state_dir: Path, command: str) -> int | None:
+    """None when a server has used `state_dir`; otherwise says so on stderr, with how to make
+    it a state dir on purpose, and returns the exit code."""
+    if servers.is_used(state_dir):
+        return None
+    where = shlex.quote(str(state_dir))
+    if command == "halt":
+        way = (
+            "; to halt it before any server starts on it, run "
+            f"`binance-mcp halt --create --state-dir {where}`"
+        )
+    else:
+        way = f", or start a server with `--state-dir {where}` first"
+    sys.stderr.write(
+        f"binance-mcp {command}: error: no binance-mcp server has used the state dir "
+        f"{state_dir} (it has no {servers.MARKER_FILE}): check the path{way}\n"
+    )
+    return EXIT_UNUSED
 
 
 def print_errors(where: str, errors: Sequence[str]) -> int:
@@ -35,16 +65,43 @@ def policy_check(path: Path) -> int:
     return 0
 
 
-def halt(state_dir: Path, reason: str | None) -> int:
-    kill_switch.halt(state_dir, reason or "")
-    sys.stdout.write(
-        f"halted: every server using {state_dir} now denies orders and other writes "
-        "(reads and cancels still pass); `binance-mcp resume` lifts it\n"
-    )
+def halt(state_dir: Path, reason: str | None, *, create: bool = False) -> int:
+    """Turn the kill switch on. A state dir no server has used is refused unless `create`,
+    which marks it so that every server started on it denies orders from the start."""
+    if create:
+        try:
+            servers.mark(state_dir, version=__version__, by="binance-mcp halt --create")
+        except servers.StateDirError as exc:
+            sys.stderr.write(f"binance-mcp halt: error: {exc}\n")
+            return EXIT_UNUSED
+    elif (refused := refuse_unused(state_dir, "halt")) is not None:
+        return refused
+    try:
+        kill_switch.halt(state_dir, reason or "")
+    except OSError as exc:
+        where = exc.filename or state_dir
+        sys.stderr.write(f"binance-mcp halt: error: cannot write {where}: {exc.strerror or exc}\n")
+        return 1
+    alive, _ = servers.running(state_dir)
+    if alive:
+        count = "the server" if len(alive) == 1 else f"the {len(alive)} servers"
+        sys.stdout.write(
+            f"halted: {count} running on {state_dir} "
+            f"(pid {', '.join(str(e.pid) for e in alive)}) deny orders and other writes from "
+            "their next call, and so will any server started on it; reads and cancels still "
+            "pass. `binance-mcp resume` lifts it\n"
+        )
+    else:
+        sys.stdout.write(
+            f"halted: no server is running on {state_dir} now; any server started on it will "
+            "deny orders and other writes (reads and cancels pass) until `binance-mcp resume`\n"
+        )
     return 0
 
 
 def resume(state_dir: Path) -> int:
+    if (refused := refuse_unused(state_dir, "resume")) is not None:
+        return refused
     was_on = kill_switch.resume(state_dir)
     sys.stdout.write("resumed\n" if was_on else f"not halted (no flag in {state_dir})\n")
     return 0
@@ -55,6 +112,8 @@ def approvals(state_dir: Path, everything: bool) -> int:
     from binance_mcp.guard.approvals import ApprovalQueue
     from binance_mcp.guard.store import StateUnavailable
 
+    if (refused := refuse_unused(state_dir, "approvals")) is not None:
+        return refused
     try:
         requests = ApprovalQueue(state_dir).listing(everything)
     except StateUnavailable as exc:
@@ -82,6 +141,8 @@ def approvals_decide(state_dir: Path, ident: str, approve: bool, reason: str | N
     from binance_mcp.guard.approvals import ApprovalError, ApprovalQueue
     from binance_mcp.guard.store import StateUnavailable
 
+    if (refused := refuse_unused(state_dir, "approvals")) is not None:
+        return refused
     try:
         request = ApprovalQueue(state_dir).decide(ident, approve, reason or "")
     except (ApprovalError, StateUnavailable) as exc:
@@ -95,3 +156,61 @@ def approvals_decide(state_dir: Path, ident: str, approve: bool, reason: str | N
         else f"{request.id} denied: the waiting call is refused\n"
     )
     return 0
+
+
+def status(state_dir: Path) -> int:
+    """The trading state of `state_dir` and the servers running on it, from their entries in
+    the registry; entries of servers that are gone are removed and reported as such."""
+    if (refused := refuse_unused(state_dir, "status")) is not None:
+        return refused
+    out = sys.stdout
+    out.write(f"state dir: {state_dir}\n")
+    reason = _flag_reason(state_dir)
+    out.write(f"trading:   {'HALTED: ' + reason if reason else 'active (not halted)'}\n")
+    alive, gone = servers.running(state_dir)
+    now = time.time()
+    if not alive:
+        out.write("servers:   none running\n")
+    else:
+        out.write(f"servers:   {len(alive)} running\n")
+        for e in alive:
+            halted = f"  (halted: {kill_switch.ENV_HALT} is set)" if e.halted_by_env else ""
+            out.write(
+                f"  pid {e.pid}  venue {e.venue}  policy {e.policy}  since {e.since} "
+                f"({_age(now - e.started)} ago){halted}\n"
+            )
+    for e in gone:
+        out.write(
+            f"  (removed the entry of pid {e.pid}, started {e.since}: that server is no "
+            "longer running; it stopped without removing it)\n"
+        )
+    return 0
+
+
+def _flag_reason(state_dir: Path) -> str | None:
+    """Why the state dir's flag halts trading, or None. This process's own BINANCE_MCP_HALT
+    says nothing about the servers (each reads its own, shown per server), so it is set aside
+    while the flag is read."""
+    with _without_env(kill_switch.ENV_HALT):
+        return kill_switch.halted(state_dir)
+
+
+@contextlib.contextmanager
+def _without_env(name: str) -> Iterator[None]:
+    saved = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[name] = saved
+
+
+def _age(seconds: float) -> str:
+    seconds = max(seconds, 0)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"

@@ -1,7 +1,7 @@
 """The `binance-mcp` command: `serve` (the default, the stdio MCP server), `paper` (the paper
 exchange on its own), and the guard's side — `policy check|explain|test`, `tools`, `halt`,
-`resume`, `approvals`, `audit`. Errors in the configuration end in one line on stderr and exit
-code 2.
+`resume`, `approvals`, `audit`, `status`. Errors in the configuration end in one line on stderr
+and exit code 2.
 
 Heavy imports (the MCP SDK, python-binance, the paper exchange) happen inside the subcommand
 that needs them, so `--help` and `--version` stay instant.
@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import math
 import os
 import re
+import select
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -33,6 +36,7 @@ from binance_mcp.config import (
     ConfigError,
     paper_state_dir,
     resolve_keys,
+    resolve_policy_path,
     resolve_settings,
     resolve_state_dir,
 )
@@ -253,12 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the tools with their risk class and the policy's action for each "
         "(hidden, allow, deny, approve, dry_run) and what can change it per call.",
     )
+    # Resolved as `serve` resolves it: this flag, else `binance-mcp --policy FILE tools`,
+    # else BINANCE_MCP_POLICY, else the built-in policy. SUPPRESS keeps an unset flag here
+    # from overwriting the one given before the command.
     tools.add_argument(
         "--policy",
-        type=Path,
-        default=None,
+        default=argparse.SUPPRESS,
         metavar="FILE",
-        help="the policy file (default: the built-in default policy)",
+        help="the policy file (wins over BINANCE_MCP_POLICY; default: the built-in policy)",
     )
 
     halt = commands.add_parser(
@@ -266,9 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="kill switch: deny orders and other writes in every running server",
         description="Turn the kill switch on (a flag in the state dir): every server using "
         "that state dir denies write and financial calls from its next call on. Reads and "
-        "cancels still pass.",
+        "cancels still pass. A state dir no server has used is refused (a mistyped path would "
+        "halt nothing) unless --create is given.",
     )
     halt.add_argument("--reason", default=None, help="shown in every denial")
+    halt.add_argument(
+        "--create",
+        action="store_true",
+        help="halt a state dir no server has used yet, creating it: servers started on it "
+        "deny orders from the start",
+    )
     _add_state_dir(halt)
     resume = commands.add_parser(
         "resume", help="turn the kill switch off", description="Turn the kill switch off."
@@ -298,6 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
     deny.add_argument("--reason", default=None, help="shown to the agent")
     _add_state_dir(deny)
 
+    status = commands.add_parser(
+        "status",
+        help="the servers running on a state dir, and whether trading is halted",
+        description="List the servers running on the state dir (pid, venue, policy, since) "
+        "and its trading state: halted, with the reason, or active. Entries left by servers "
+        "that are no longer running are removed.",
+    )
+    _add_state_dir(status)
+
     from binance_mcp.cli import audit as audit_view
 
     audit_view.add_parser(commands, _add_state_dir)
@@ -319,12 +341,10 @@ def _main(argv: Sequence[str] | None) -> int:
         setup_logging()
         if args.command == "paper":
             return _run_paper(args)
-        if args.command in ("policy", "halt", "resume", "tools", "approvals"):
+        if args.command in ("policy", "halt", "resume", "tools", "approvals", "status"):
             return _run_guard_command(args)
         if args.command == "audit":
-            from binance_mcp.cli import audit as audit_view
-
-            return audit_view.run(args)
+            return _run_audit(args)
         return _run_serve(args)
     except ConfigError as exc:
         _fail(str(exc))
@@ -344,12 +364,17 @@ def _run_guard_command(args: argparse.Namespace) -> int:
             )
         return policy_explain.test_cases(args.file, args.cases)
     if args.command == "tools":
+        # config's own resolution, as `serve` uses it; a missing file is refused before the
+        # tools are imported.
+        path = resolve_policy_path(os.environ, getattr(args, "policy", None))
         from binance_mcp.cli import policy as policy_explain
 
-        return policy_explain.tools_table(args.policy)
+        return policy_explain.tools_table(path)
     state_dir = resolve_state_dir(os.environ, getattr(args, "state_dir", None))
     if args.command == "halt":
-        return guard_commands.halt(state_dir, args.reason)
+        return guard_commands.halt(state_dir, args.reason, create=args.create)
+    if args.command == "status":
+        return guard_commands.status(state_dir)
     if args.command == "approvals":
         if args.approval_action is None:
             return guard_commands.approvals(state_dir, args.all)
@@ -359,13 +384,16 @@ def _run_guard_command(args: argparse.Namespace) -> int:
     return guard_commands.resume(state_dir)
 
 
-def _stop_on_sigterm() -> None:
-    # MCP hosts stop servers with SIGTERM. Turning it into SIGINT lets the asyncio runner
-    # cancel the main task, so the lifespan unwinds and the paper account is saved.
-    def handler(signum: int, frame: Any) -> None:
-        signal.raise_signal(signal.SIGINT)
+def _run_audit(args: argparse.Namespace) -> int:
+    from binance_mcp.cli import audit as audit_view
+    from binance_mcp.cli import guard_commands
 
-    signal.signal(signal.SIGTERM, handler)
+    # `--follow` may be started before the server it is meant to watch: it waits for the log.
+    if not args.follow:
+        state_dir = resolve_state_dir(os.environ, getattr(args, "state_dir", None))
+        if (refused := guard_commands.refuse_unused(state_dir, "audit")) is not None:
+            return refused
+    return audit_view.run(args)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -375,6 +403,14 @@ def _run_serve(args: argparse.Namespace) -> int:
         policy=getattr(args, "policy", None),
         state_dir=getattr(args, "state_dir", None),
     )
+    from binance_mcp.guard import servers
+
+    try:
+        # Before the handshake (and the heavy imports): on a state dir it cannot write, every
+        # call would fail later.
+        servers.check_writable(settings.state_dir)
+    except servers.StateDirError as exc:
+        _fail(str(exc))
     from binance_mcp.guard.policy import PolicyError
     from binance_mcp.server.app import build_server
 
@@ -383,7 +419,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         # Fail closed: a broken policy at start-up means no server, not a permissive one.
         _fail(f"policy {exc.source} is not usable: " + "; ".join(exc.errors))
-    _stop_on_sigterm()
+    stopper = _GracefulStop()
     # Everything built so far lives as long as the process: moved out of the collector's way,
     # full collections stop pausing the event loop for tens of milliseconds. No collection
     # first: start-up leaves a few dozen unreachable objects, and finding them costs ~30 ms.
@@ -392,7 +428,110 @@ def _run_serve(args: argparse.Namespace) -> int:
         server.run()
     except KeyboardInterrupt:
         log.info("stopped")
+        return 0
+    if stopper.signal is not None:
+        log.info("stopped (%s)", signal.Signals(stopper.signal).name)
     return 0
+
+
+class _GracefulStop:
+    """SIGTERM (how MCP hosts and service managers stop a process) and SIGINT (Ctrl-C) stop
+    the server the way an MCP host ends a session: by closing its input. The session ends,
+    the lifespan unwinds (the paper account saved, the server's entry in the state dir
+    removed) and the process exits 0.
+
+    Why not cancel: the SDK's stdio transport reads stdin in a worker thread that no
+    cancellation reaches, so a cancelled server still waits for its next input line and never
+    exits while the host keeps the pipe open. Here the server reads a pipe of ours instead,
+    fed from the real stdin by a relay thread, and a stop signal closes that pipe.
+
+    The handlers are installed whatever dispositions were inherited: `cmd &` in a
+    non-interactive shell starts the process with SIGINT ignored. A second signal stops at
+    once (KeyboardInterrupt), as a second Ctrl-C does elsewhere."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._relay = _StdinRelay.start()
+        if self._relay is None:
+            # No POSIX pipes to relay through (or no stdin): stop by KeyboardInterrupt, which
+            # the runner turns into a cancellation.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            return
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        # Runs between two bytecodes of the main thread: no logging (its lock may be held)
+        # and nothing that can block, only a byte written to the relay's wake-up pipe.
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+        assert self._relay is not None
+        self._relay.end()
+
+
+class _StdinRelay:
+    """Copies the real stdin to a pipe that fd 0 is moved onto, until stdin ends or `end` is
+    called; then closes the pipe, so whoever reads fd 0 sees the end of input."""
+
+    def __init__(self, source: int, sink: int) -> None:
+        self._source = source
+        self._sink = sink
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._sink, False)
+
+    @classmethod
+    def start(cls) -> _StdinRelay | None:
+        if os.name != "posix" or not hasattr(select, "poll"):
+            return None
+        try:
+            source = os.dup(0)
+        except OSError:
+            return None  # started without a stdin at all
+        read_end, sink = os.pipe()
+        # sys.stdin keeps its fd 0 and, with it, now reads the pipe. Nothing has read stdin
+        # yet, so nothing is lost in sys.stdin's buffer.
+        os.dup2(read_end, 0)
+        os.close(read_end)
+        relay = cls(source, sink)
+        threading.Thread(target=relay._pump, name="stdin-relay", daemon=True).start()
+        return relay
+
+    def end(self) -> None:
+        with contextlib.suppress(OSError):  # a full pipe has a wake-up in it already
+            os.write(self._wake_w, b"\0")
+
+    def _pump(self) -> None:
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        poller.register(self._source, select.POLLIN)
+        pending = b""
+        try:
+            while True:
+                ready = {fd for fd, _ in poller.poll()}
+                if self._wake_r in ready:
+                    return
+                if self._sink in ready:
+                    # Only the sink is watched while data waits, so a reader that falls behind
+                    # holds the relay back rather than filling its memory.
+                    with contextlib.suppress(BlockingIOError):
+                        pending = pending[os.write(self._sink, pending) :]
+                    if not pending:
+                        poller.unregister(self._sink)
+                        poller.register(self._source, select.POLLIN)
+                elif self._source in ready:
+                    pending = os.read(self._source, 1 << 16)
+                    if not pending:
+                        return  # the real end of input
+                    poller.unregister(self._source)
+                    poller.register(self._sink, select.POLLOUT)
+        except OSError:
+            return  # stdin failed, or the reader closed its end: the input is over either way
+        finally:
+            os.close(self._sink)
+            os.close(self._source)
 
 
 def _run_paper(args: argparse.Namespace) -> int:
@@ -423,15 +562,18 @@ def _run_paper(args: argparse.Namespace) -> int:
     def announce(base_url: str) -> None:
         _announce_paper(base_url, state_dir, generated)
 
-    _stop_on_sigterm()
     try:
-        asyncio.run(serve_forever(config, on_start=announce))
+        # serve_forever stops on SIGTERM and SIGINT by itself, whatever was inherited; a
+        # KeyboardInterrupt is left only where the loop cannot take signals (Windows).
+        stopped_by = asyncio.run(serve_forever(config, on_start=announce))
     except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG} paper: stopped\n")
+        stopped_by = None
     except OSError as exc:
         where = f"{args.host}:{args.port}"
         sys.stderr.write(f"{PROG}: error: paper exchange on {where}: {exc.strerror or exc}\n")
         return 1
+    how = f" ({stopped_by.name})" if stopped_by is not None else ""
+    sys.stderr.write(f"{PROG} paper: stopped{how}; account saved in {state_dir}\n")
     return 0
 
 

@@ -11,3 +11,7 @@ SPOT_PRICED: Final = frozenset({"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE
 SPOT_TRIGGERED: Final = frozenset(
     {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
 )
+# USD-M futures order types that wait for a trigger (placed as conditional, algo, orders).
+FUTURES_TRIGGERED: Final = frozenset(
+    {"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"}
+)

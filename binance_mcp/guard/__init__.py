@@ -7,6 +7,7 @@ do, and records what it did.
 - engine.py: the pure decision (`decide`), in SPEC §4.4's order
 - store.py: budgets, rate counters and reservations shared by every server on a state dir
 - halt.py: the kill switch
+- servers.py: which servers use a state dir (its marker, and the registry `status` reads)
 - approvals.py, verdicts.py: the approvals queue and a person's verdict on a call
 - audit.py, audit_reader.py: the audit log and reading it back
 - explain.py: a policy's decision offline (`policy explain` / `policy test`)

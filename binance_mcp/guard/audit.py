@@ -1,18 +1,43 @@
 """The audit log (SPEC §4.7): one JSON line per decided call in the state dir, appended and
 flushed before the call's result goes back. It holds trading arguments and a digest of all
-arguments, never a key, secret or signature (none of those are tool arguments)."""
+arguments, never a key, secret or signature (none of those are tool arguments).
+
+The log rotates by size so that a long-running server cannot fill the disk: when a line would
+take `audit.jsonl` past `max_bytes`, it becomes `audit.jsonl.1` (`.1` becomes `.2`, and so on;
+files past `keep` are deleted) and the line starts a fresh `audit.jsonl`. Every server on a
+state dir appends to the same file, so each write, and the rotation it may need, happens under
+an exclusive `flock` on `audit.lock`: no line is split or lost, two processes cannot both
+rotate, and a process whose file was rotated away by another reopens before writing.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final
+
+try:  # POSIX; elsewhere one process is assumed to write the log and nothing is locked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 AUDIT_FILE: Final = "audit.jsonl"
+# Not `audit.jsonl.lock`: that would sort among the rotated files for anyone globbing them.
+LOCK_FILE: Final = "audit.lock"
+DEFAULT_MAX_BYTES: Final = 10 * 1024 * 1024
+DEFAULT_KEEP: Final = 5
+# As `open(path, "a")` would: the umask decides.
+_FILE_MODE: Final = 0o666
 TRADING_ARGS: Final = (
     "symbol",
     "side",
@@ -51,17 +76,58 @@ def trading_args(args: dict[str, Any]) -> dict[str, Any]:
     return {k: _plain(args[k]) for k in TRADING_ARGS if args.get(k) is not None}
 
 
-class AuditLog:
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / AUDIT_FILE
-        self._file: TextIO | None = None
-        self._lock = threading.Lock()
+def rotated_path(path: Path, number: int) -> Path:
+    """The `number`th rotated file of the log at `path`: 1 is the newest."""
+    return path.with_name(f"{path.name}.{number}")
 
-    def _open(self) -> TextIO:
-        if self._file is None:
+
+def rotated_numbers(path: Path) -> list[int]:
+    """The numbers of the log's rotated files that exist, ascending (newest first)."""
+    prefix = path.name + "."
+    try:
+        names = os.listdir(path.parent)
+    except FileNotFoundError:
+        return []
+    numbers = []
+    for name in names:
+        suffix = name[len(prefix) :] if name.startswith(prefix) else ""
+        # Only the names rotation gives: `audit.jsonl.01` or `audit.jsonl.1.bak` are someone
+        # else's files and are neither read nor deleted.
+        if suffix.isascii() and suffix.isdigit() and not suffix.startswith("0"):
+            numbers.append(int(suffix))
+    return sorted(numbers)
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(LOCK_FILE)
+
+
+class AuditLog:
+    def __init__(
+        self, state_dir: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAULT_KEEP
+    ) -> None:
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1 (got {max_bytes})")
+        if keep < 1:
+            # With nothing kept, a rotation would leave no history at all for a moment.
+            raise ValueError(f"keep must be at least 1 (got {keep})")
+        self.path = state_dir / AUDIT_FILE
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self._fd: int | None = None
+        self._lock_fd: int | None = None
+        # flock excludes other open files, not other threads using the same one.
+        self._lock = threading.Lock()
+        self._rotation_failing = False
+
+    def _open(self) -> int:
+        if self._lock_fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
-        return self._file
+            self._lock_fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, _FILE_MODE)
+        if self._fd is None:
+            # O_APPEND: each line is one write() at the end of the file, whoever else appends.
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
+        return self._fd
 
     def problem(self) -> str | None:
         """Why the log cannot be written, or None: checked before a write or order is sent, so
@@ -69,19 +135,106 @@ class AuditLog:
         with self._lock:
             try:
                 self._open()
+                # Also a log removed (or rotated away) since the last write: the next write
+                # goes to the file at the path, so that is the one that must be writable.
+                self._current()
             except OSError as exc:
                 return f"{self.path}: {exc.strerror or type(exc).__name__}"
         return None
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps({k: _plain(v) for k, v in record.items()}, default=str)
+        line = json.dumps({k: _plain(v) for k, v in record.items()}, default=str) + "\n"
+        data = line.encode("utf-8")
         with self._lock:
-            file = self._open()
-            file.write(line + "\n")
-            file.flush()
+            self._open()
+            with self._exclusive():
+                fd, size = self._current()
+                # An empty file takes the line whatever its size: rotating it would only
+                # shift history out for nothing.
+                if size > 0 and size + len(data) > self.max_bytes:
+                    fd = self._rotate(fd)
+                _write_all(fd, data)
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            for fd in (self._fd, self._lock_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._fd = self._lock_fd = None
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        assert self._lock_fd is not None
+        if fcntl is None:  # pragma: no cover - Windows
+            yield
+            return
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _current(self) -> tuple[int, int]:
+        """The file now at the log's path and its size, reopened if another process rotated
+        ours away (or someone removed it) since the last write."""
+        assert self._fd is not None
+        own = os.fstat(self._fd)
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            named = None
+        if named is None or (named.st_dev, named.st_ino) != (own.st_dev, own.st_ino):
+            os.close(self._fd)
+            self._fd = None
+            own = os.fstat(self._open())
+        assert self._fd is not None
+        return self._fd, own.st_size
+
+    def _rotate(self, fd: int) -> int:
+        """Shift the files up by one and start a new log; the descriptor to write to. Called
+        with the lock held, so the check that made it needed still holds."""
+        try:
+            self._shift()
+        except OSError as exc:
+            # The line matters more than the size: it goes to the full file, and the next
+            # write tries again. Said once, not on every call.
+            if not self._rotation_failing:
+                log.warning(
+                    "audit log %s not rotated (%s); it keeps growing until it can be",
+                    self.path,
+                    exc,
+                )
+            self._rotation_failing = True
+            return fd
+        if self._rotation_failing:
+            log.warning("audit log %s rotated again", self.path)
+        self._rotation_failing = False
+        os.close(fd)
+        self._fd = None
+        return self._open()
+
+    def _shift(self) -> None:
+        numbers = set(rotated_numbers(self.path))
+        # Only the run .1, .2, ... .k moves up, into the first gap: a rotation that failed
+        # halfway leaves a gap and the next one then drops nothing more.
+        run = 0
+        while run + 1 in numbers:
+            run += 1
+        for number in sorted(numbers):
+            # Past `keep` (a larger `keep` before, or a run that would be pushed past it).
+            if number > run and number > self.keep:
+                rotated_path(self.path, number).unlink(missing_ok=True)
+        for number in range(run, 0, -1):
+            old = rotated_path(self.path, number)
+            if number >= self.keep:
+                old.unlink(missing_ok=True)
+            else:
+                os.replace(old, rotated_path(self.path, number + 1))
+        # Last: until this rename, the file being written is still the log.
+        os.replace(self.path, rotated_path(self.path, 1))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -14,7 +14,7 @@ from typing import Any
 
 from binance_mcp.exchange.client import Exchange
 from binance_mcp.exchange.errors import ToolFailure
-from binance_mcp.exchange.order_types import SPOT_PRICED, SPOT_TRIGGERED
+from binance_mcp.exchange.order_types import FUTURES_TRIGGERED, SPOT_PRICED, SPOT_TRIGGERED
 from binance_mcp.guard.engine import Unknown
 
 # Gives the exchange, connecting at the first call; the CLI's offline commands pass one that
@@ -84,9 +84,10 @@ async def _guarded(compute: Any, name: str) -> Any:
 
 
 async def _notional(tool: str, args: dict[str, Any], venue: Venue) -> Decimal | None:
-    """What the order can trade, in the quote asset. A price in the arguments bounds a BUY, but
-    not a SELL: a sell limit under the market fills at the market, so a SELL is valued at the
-    highest of its prices and the current one."""
+    """What the order can trade, in the quote asset, at the most it can cost. A price in the
+    arguments bounds a plain BUY, but not a SELL (a sell limit under the market fills at the
+    market) nor a triggered order (a buy stop far below the market, once accepted, buys at the
+    market): those are valued at the highest of their prices and the current one."""
     if tool not in ("binance_spot_place_order", "binance_futures_place_order"):
         return None
     spot = tool == "binance_spot_place_order"
@@ -103,7 +104,8 @@ async def _notional(tool: str, args: dict[str, Any], venue: Venue) -> Decimal | 
         prices.append(Decimal(args["price"]))
     if args.get("stopPrice") is not None and (not spot or kind in SPOT_TRIGGERED):
         prices.append(Decimal(args["stopPrice"]))
-    if not prices or args.get("side") == "SELL":
+    triggered = kind in (SPOT_TRIGGERED if spot else FUTURES_TRIGGERED)
+    if not prices or triggered or args.get("side") == "SELL":
         prices.append(await _current_price(tool, args["symbol"], venue))
     return Decimal(quantity) * max(prices)
 

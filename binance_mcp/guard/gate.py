@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,14 @@ from binance_mcp.exchange.client import Exchange
 from binance_mcp.exchange.errors import ToolFailure
 from binance_mcp.exchange.symbol_rules import dec_str
 from binance_mcp.guard.approvals import ApprovalQueue
-from binance_mcp.guard.audit import AuditLog, digest, trading_args, utc_now
+from binance_mcp.guard.audit import (
+    DEFAULT_KEEP,
+    DEFAULT_MAX_BYTES,
+    AuditLog,
+    digest,
+    trading_args,
+    utc_now,
+)
 from binance_mcp.guard.engine import (
     ORDER_TOOLS,
     Decision,
@@ -56,34 +63,37 @@ def _version(policy: Policy) -> str:
 
 
 class PolicyHolder:
-    """The policy in force: the file's last good version (re-read when it changes), or the
-    built-in default when no file is configured."""
+    """The policy in force: the file's last good version, or the built-in default when no file
+    is configured. The file is read at every call and reloaded whenever its content differs —
+    not its timestamp or size, which an editor or a swap can leave unchanged (reading a policy
+    file costs microseconds)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.error: str | None = None
-        self._stamp: tuple[int, int] | None = None
-        self.policy = DEFAULT_POLICY if path is None else load_policy(path)
+        self._content: bytes | None = None
+        if path is None:
+            self.policy = DEFAULT_POLICY
+        else:
+            self._content = self._read()
+            self.policy = load_policy(path, self._content)
         self.version = _version(self.policy)
-        if path is not None:
-            self._stamp = self._stat()
 
-    def _stat(self) -> tuple[int, int] | None:
+    def _read(self) -> bytes | None:
         assert self.path is not None
         try:
-            st = self.path.stat()
+            return self.path.read_bytes()
         except OSError:
             return None
-        return st.st_mtime_ns, st.st_size
 
     def current(self) -> Policy:
         if self.path is None:
             return self.policy
-        stamp = self._stat()
-        if stamp != self._stamp:
-            self._stamp = stamp
+        content = self._read()
+        if content != self._content:
+            self._content = content
             try:
-                self.policy = load_policy(self.path)
+                self.policy = load_policy(self.path, content)
             except PolicyError as exc:
                 self.error = "; ".join(exc.errors)
                 log.error(
@@ -146,6 +156,9 @@ class Refused(ToolFailure):
     """The guard's own refusal: denied by policy, not approved, or stopped while waiting.
     Nothing was sent."""
 
+    # How the call ended, for the audit line: denied, or timeout (no answer to the approval).
+    end: str = "denied"
+
 
 async def _no_venue() -> Exchange:
     raise Unknown("exchange", "no exchange in this context")
@@ -159,12 +172,14 @@ class Guard:
         state_dir: Path,
         venue: str,
         approval_timeout: float,
+        audit_max_bytes: int = DEFAULT_MAX_BYTES,
+        audit_keep: int = DEFAULT_KEEP,
     ) -> None:
         self.policy = policy
         self.state_dir = state_dir
         self.venue = venue
         self.approval_timeout = approval_timeout
-        self.audit = AuditLog(state_dir)
+        self.audit = AuditLog(state_dir, max_bytes=audit_max_bytes, keep=audit_keep)
         self.store = StateStore(state_dir, venue)
         self.local = MemoryCounters()
         self.queue = ApprovalQueue(state_dir)
@@ -240,35 +255,40 @@ class Guard:
         venue: VenueSource = _no_venue,
         approvals: ApprovalChannel | None = None,
     ) -> Any:
-        """Decide the call, carry it out, audit it. Every refusal or failure leaves as a
-        `ToolFailure` whose text the agent reads."""
+        """Decide the call, carry it out, and write its one audit line whatever the end (`end`:
+        ok, denied, failed, crashed, cancelled, abandoned, timeout). Every refusal or failure
+        leaves as a `ToolFailure` whose text the agent reads."""
         started = time.perf_counter()
-        policy = self.policy.current()
-        version = self.policy.version
-        facts = await self._facts(tool, args, policy, venue)
-        counters = CallCounters(self.store, self.local, tool.risk)
-        decision = decide(
-            policy, tool.name, tool.risk, facts, halted=self._halted(tool), counters=counters
-        )
         record: dict[str, Any] = {
             "time": utc_now(),
             "tool": tool.name,
             "class": tool.risk,
             "venue": self.venue,
-            "decision": decision.action,
-            "rule": decision.rule,
-            "reason": decision.reason,
+            "decision": "deny",
+            "rule": "error",
+            "reason": "the call ended before it was decided",
             "args": trading_args(args),
             "digest": digest(args),
         }
-        if "notional" in facts and not isinstance(facts["notional"], Exception):
-            notional = facts["notional"]
-            record["notional"] = dec_str(notional) if isinstance(notional, Decimal) else notional
-        enforce = policy.mode == "enforce" or decision.rule == "kill switch"
-        if not enforce and decision.action != "allow":
-            record["mode"] = "monitor"
-        action = decision.action if enforce else "allow"
+        counters = CallCounters(self.store, self.local, tool.risk)
+        action = "deny"
+        waiting = False
         try:
+            policy = self.policy.current()
+            version = self.policy.version
+            facts = await self._facts(tool, args, policy, venue)
+            decision = decide(
+                policy, tool.name, tool.risk, facts, halted=self._halted(tool), counters=counters
+            )
+            record.update(decision=decision.action, rule=decision.rule, reason=decision.reason)
+            if "notional" in facts and not isinstance(facts["notional"], Exception):
+                notional = facts["notional"]
+                shown = dec_str(notional) if isinstance(notional, Decimal) else notional
+                record["notional"] = shown
+            enforce = policy.mode == "enforce" or decision.rule == "kill switch"
+            if not enforce and decision.action != "allow":
+                record["mode"] = "monitor"
+            action = decision.action if enforce else "allow"
             if tool.risk != "read" and action != "deny":
                 problem = self.audit.problem()
                 if problem is not None:
@@ -277,13 +297,17 @@ class Guard:
                         "nothing was sent"
                     )
             if action == "approve":
+                waiting = True
                 verdict = await self._approval(tool, args, facts, decision, approvals, venue)
+                waiting = False
                 record["approval"] = verdict.how
                 if not verdict.approved:
-                    raise Refused(
+                    refused = Refused(
                         f"Denied by policy: approval required ({decision.rule}: "
                         f"{decision.reason}), and {verdict.reason}"
                     )
+                    refused.end = "timeout" if verdict.how == "timeout" else "denied"
+                    raise refused
                 # A person may take a while: a halt or a policy edit meanwhile wins.
                 changed = self._changed_while_waiting(tool, version)
                 if changed is not None:
@@ -296,6 +320,7 @@ class Guard:
             # A definite failure (a rejection, a local check, a denial) placed nothing.
             counters.settle(placed=action != "dry_run" and exc.uncertain)
             record["outcome"] = str(exc)[:300]
+            record["end"] = exc.end if isinstance(exc, Refused) else "failed"
             self._finish(record, started)
             raise
         except Exception as exc:
@@ -305,17 +330,27 @@ class Guard:
                 "the server's log. If this was an order or a cancel, check its state with a "
                 "read tool before retrying."
             )
-            crash.uncertain = True
-            counters.settle(placed=action != "dry_run")
+            crash.uncertain = action in ("allow", "dry_run")
+            counters.settle(placed=action != "dry_run" and crash.uncertain)
             record["outcome"] = str(crash)[:300]
+            record["end"] = "crashed"
             self._finish(record, started)
             raise crash from None
         except BaseException:
-            counters.settle(placed=action != "dry_run")
+            # Cancelled by the client (or the process is stopping): what was sent may count.
+            counters.settle(placed=action != "dry_run" and not waiting)
+            record["outcome"] = (
+                "abandoned by the client while waiting for approval; the request was withdrawn"
+                if waiting
+                else "cancelled by the client; if this was an order, check its state"
+            )
+            record["end"] = "abandoned" if waiting else "cancelled"
+            self._finish(record, started)
             raise
         # A dry run sent a test order at most: it spent nothing of the day's budget.
         counters.settle(placed=action != "dry_run")
         record["outcome"] = "ok"
+        record["end"] = "ok"
         # Reads place nothing; a missing attribute on a pydantic result is a costly miss.
         order = None if tool.risk == "read" else getattr(result, "order", None)
         for key in ("orderId", "algoId", "clientOrderId"):
@@ -323,6 +358,37 @@ class Guard:
                 record[key] = getattr(order, key)
         self._finish(record, started)
         return result
+
+    def refused_before(
+        self,
+        tool: str,
+        risk: RiskClass | None,
+        args: Mapping[str, Any],
+        reason: str,
+        end: str,
+    ) -> None:
+        """The audit line of a call refused before the guard could decide it: an unknown tool,
+        an argument the tool does not take, a value out of bounds or of the wrong type. Only
+        short plain values are kept: the arguments are the agent's, and may be hostile."""
+        plain = {
+            k: v
+            for k, v in args.items()
+            if isinstance(k, str) and len(k) <= 64
+            and isinstance(v, str | int | float | bool) and len(str(v)) <= 64
+        }  # fmt: skip
+        record: dict[str, Any] = {
+            "time": utc_now(),
+            "tool": tool[:64],
+            "class": risk,
+            "venue": self.venue,
+            "decision": "deny",
+            "rule": "arguments",
+            "reason": reason[:300],
+            "args": trading_args(plain),
+            "outcome": reason[:300],
+            "end": end,
+        }
+        self._finish(record, time.perf_counter())
 
     def _changed_while_waiting(self, tool: ToolSpec, version: str) -> str | None:
         reason = self._halted(tool)

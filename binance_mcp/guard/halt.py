@@ -36,18 +36,25 @@ def resume(state_dir: Path) -> bool:
 
 
 def halted(state_dir: Path) -> str | None:
-    """Why trading is halted, or None. An unreadable flag still halts (fail closed)."""
+    """Why trading is halted, or None. A flag that cannot be read or is damaged still halts
+    (fail closed), and the reason names the file and the way out."""
     if os.environ.get(ENV_HALT, "").strip().lower() in ("1", "true", "yes", "on"):
         return f"{ENV_HALT} is set"
     path = flag_path(state_dir)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return f"the halt flag {path} exists but cannot be read ({exc.strerror})"
+        return (
+            f"the halt flag {path} exists but cannot be read ({exc.strerror}); trading stays "
+            "halted until it is readable or removed with `binance-mcp resume`"
+        )
     try:
-        reason = json.loads(text).get("reason")
-    except (ValueError, AttributeError):
-        reason = None
-    return f"halted with `binance-mcp halt`: {reason or 'no reason given'}"
+        reason = json.loads(data.decode("utf-8")).get("reason")
+    except (ValueError, AttributeError):  # UnicodeDecodeError is a ValueError
+        return (
+            f"the halt flag {path} is damaged (not the JSON `binance-mcp halt` writes); trading "
+            "stays halted until `binance-mcp resume` removes it"
+        )
+    return f"halted with `binance-mcp halt`: {reason if isinstance(reason, str) and reason else 'no reason given'}"

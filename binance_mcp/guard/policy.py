@@ -198,12 +198,14 @@ def parse_policy(data: Any, source: str = "policy") -> Policy:
     return policy
 
 
-def load_policy(path: Path) -> Policy:
+def load_policy(path: Path, content: bytes | None = None) -> Policy:
+    """The policy in the file at `path`, or in `content` when the caller has read the file
+    already (None: it could not be read, and is read again for the error)."""
     import yaml
 
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = (path.read_bytes() if content is None else content).decode("utf-8")
     except OSError as exc:
         raise PolicyError(source, [f"cannot read the file: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:

@@ -147,21 +147,40 @@ class Database:
                 db.execute("BEGIN IMMEDIATE")
             except (sqlite3.Error, OSError) as exc:
                 self._drop()
-                raise StateUnavailable(f"state store {self.path} unavailable: {exc}") from None
+                raise self._unavailable(exc) from None
             try:
                 yield db
             except sqlite3.Error as exc:
-                db.execute("ROLLBACK")
-                raise StateUnavailable(f"state store {self.path} failed: {exc}") from None
+                self._rollback(db)
+                raise self._unavailable(exc) from None
             except BaseException:
-                db.execute("ROLLBACK")
+                self._rollback(db)
                 raise
             else:
                 try:
                     db.execute("COMMIT")
                 except sqlite3.Error as exc:
                     self._drop()
-                    raise StateUnavailable(f"state store {self.path} failed: {exc}") from None
+                    raise self._unavailable(exc) from None
+
+    def _rollback(self, db: sqlite3.Connection) -> None:
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            self._drop()  # a damaged file can fail the rollback too; reopen at next use
+
+    def _unavailable(self, exc: BaseException) -> StateUnavailable:
+        """Names the file and the way out: the caller denies trading meanwhile."""
+        text = str(exc)
+        if isinstance(exc, sqlite3.DatabaseError) and (
+            "not a database" in text or "malformed" in text
+        ):
+            return StateUnavailable(
+                f"state store {self.path} is damaged ({text}); trading is denied until it is "
+                "restored from a backup or moved aside (a new one starts with empty budgets, "
+                "counters and approvals)"
+            )
+        return StateUnavailable(f"state store {self.path} unavailable: {text}")
 
     def _drop(self) -> None:
         if self._db is not None:

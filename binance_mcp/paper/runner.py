@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 from collections.abc import Callable
 
@@ -102,14 +103,21 @@ def start_paper_exchange(config: PaperConfig) -> PaperExchange:
     return PaperExchange(config).start()
 
 
-async def serve_forever(config: PaperConfig, on_start: Callable[[str], None] | None = None) -> None:
-    """Run a paper exchange in the current event loop until cancelled (`binance-mcp paper`);
-    `on_start` gets the base URL once it listens (the real port when 0 was asked for)."""
+async def serve_forever(
+    config: PaperConfig, on_start: Callable[[str], None] | None = None
+) -> signal.Signals | None:
+    """Run a paper exchange in the current event loop until SIGTERM or SIGINT, or until
+    cancelled (`binance-mcp paper`); returns the signal that stopped it. `on_start` gets the
+    base URL once it listens (the real port when 0 was asked for)."""
     from aiohttp import web
 
     from binance_mcp.paper.app import build_app
     from binance_mcp.paper.state import PaperState
 
+    stop = asyncio.Event()
+    received: list[signal.Signals] = []
+    # Before anything listens, so a signal sent as soon as the URL is out is never missed.
+    installed = _stop_on_signals(stop, received)
     state = PaperState(config)
     runner = web.AppRunner(build_app(state), access_log=None)
     await runner.setup()
@@ -118,10 +126,38 @@ async def serve_forever(config: PaperConfig, on_start: Callable[[str], None] | N
     port = runner.addresses[0][1]
     if on_start is not None:
         on_start(f"http://{config.host}:{port}")
-    stop = asyncio.Event()
     try:
         await state.run_background(stop)
     finally:
+        # A second signal while shutting down gets the default action: it stops at once.
+        loop = asyncio.get_running_loop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
         stop.set()
         await runner.cleanup()
         state.save()
+    return received[0] if received else None
+
+
+def _stop_on_signals(stop: asyncio.Event, received: list[signal.Signals]) -> list[signal.Signals]:
+    """Make SIGTERM and SIGINT end the run in order (the account saved, exit 0) rather than
+    by an interrupt, whatever dispositions were inherited: `cmd &` in a non-interactive shell
+    starts the process with SIGINT ignored, and a handler of our own replaces that. Returns
+    the signals handled; none off the main thread or where the loop cannot take signals
+    (Windows, where Ctrl-C still ends the run as KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+
+        def on_signal(sig: signal.Signals = sig) -> None:
+            received.append(sig)
+            stop.set()
+
+        try:
+            loop.add_signal_handler(sig, on_signal)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+        installed.append(sig)
+    return installed

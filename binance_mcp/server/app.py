@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.stdio import stdio_server
 from mcp_types import CallToolResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 
@@ -22,7 +25,8 @@ from binance_mcp.exchange.client import SHARED_READS
 from binance_mcp.exchange.venues import Endpoints
 from binance_mcp.guard.engine import may_need_approval
 from binance_mcp.guard.gate import Guard, PolicyHolder
-from binance_mcp.server.guarded import build_guarded
+from binance_mcp.server.guarded import REACHED_GUARD, build_guarded
+from binance_mcp.server.intake import oversized, refusal, screened_lines, unknown_arguments
 from binance_mcp.server.runtime import PaperStarter, Runtime
 from binance_mcp.tools import tool_def
 from binance_mcp.tools.catalogue import catalogue, listed
@@ -47,8 +51,11 @@ class BinanceServer(MCPServer[Runtime]):
     machinery costs ~50-90 µs a call, so a call the policy cannot send for approval runs the
     build without it. The guard's own decision in the body stays the authority either way."""
 
-    def __init__(self, tools: list[MCPTool], policy: PolicyHolder, **kwargs: Any) -> None:
+    def __init__(
+        self, tools: list[MCPTool], policy: PolicyHolder, guard: Guard, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        self._guard = guard
         self._listed = tools
         self._offered = {t.name for t in tools}
         self._policy = policy
@@ -87,17 +94,69 @@ class BinanceServer(MCPServer[Runtime]):
     ) -> CallToolResult | InputRequiredResult:
         tool = self.built_tool(name)
         if tool is None:
-            raise ToolError(f"Unknown tool: {name}")
+            problem = f"Unknown tool: {name[:64]}"
+            self._guard.refused_before(name, None, arguments, problem, "refused")
+            raise ToolError(problem)
+        entry = catalogue()[name]
+        # Strict and bounded before anything else reads the arguments (server/intake.py); the
+        # built tool's schema is what validates them.
+        why = (
+            refusal(arguments)
+            or unknown_arguments(name, arguments, tool.parameters.get("properties", {}))
+            or oversized(arguments)
+        )
+        if why is not None:
+            self._guard.refused_before(name, entry.risk, arguments, why, "refused")
+            raise ToolError(why)
         # One scope of shared price reads per call: the approval resolver, the guard and the
         # tool body value the same order at the same price (exchange.SHARED_READS).
         token = SHARED_READS.set({})
+        reached = REACHED_GUARD.set([])
         try:
             result: CallToolResult | InputRequiredResult = await tool.run(
                 arguments, context or Context(mcp_server=self), convert_result=True
             )
+        except ToolError as exc:
+            if REACHED_GUARD.get():
+                raise  # the guard has written its line
+            # Refused by argument validation, before the guard saw the call.
+            if isinstance(exc, UnexpectedToolError):
+                cause = exc.__cause__
+                log.error("%s: arguments could not be read: %r", name, cause)
+                text = (
+                    f"{name} could not read its arguments ({type(cause).__name__}); nothing "
+                    "was sent. Check each argument's type against the tool's input schema."
+                )
+                self._guard.refused_before(name, entry.risk, arguments, text, "invalid")
+                raise ToolError(text) from None
+            self._guard.refused_before(name, entry.risk, arguments, str(exc), "invalid")
+            raise
         finally:
+            REACHED_GUARD.reset(reached)
             SHARED_READS.reset(token)
         return result
+
+    async def run_stdio_async(self) -> None:
+        """As the SDK serves stdio, with each line screened first (server/intake.py): a request
+        the SDK's parser would drop unanswered is answered with the reason instead."""
+        wire = anyio.wrap_file(
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        )
+        stdin = cast("anyio.AsyncFile[str]", _Lines(screened_lines(wire.__aiter__())))
+        async with stdio_server(stdin=stdin) as (read_stream, write_stream):
+            await self._lowlevel_server.run(
+                read_stream, write_stream, self._lowlevel_server.create_initialization_options()
+            )
+
+
+class _Lines:
+    """An async iterable of lines, as the SDK's stdio transport reads its input."""
+
+    def __init__(self, lines: AsyncIterator[str]) -> None:
+        self._lines = lines
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._lines
 
 
 def build_server(settings: Settings) -> BinanceServer:
@@ -108,6 +167,8 @@ def build_server(settings: Settings) -> BinanceServer:
         state_dir=settings.state_dir,
         venue=settings.venue,
         approval_timeout=settings.approval_timeout,
+        audit_max_bytes=settings.audit_max_bytes,
+        audit_keep=settings.audit_keep,
     )
 
     @asynccontextmanager
@@ -120,34 +181,46 @@ def build_server(settings: Settings) -> BinanceServer:
             "set" if settings.has_keys else "not set",
             settings.state_dir,
         )
-        fixed = settings.fixed_endpoints()
-        if fixed is not None:
-            log.info("spot %s, futures %s", fixed.spot_url, fixed.futures_url)
-            done: Future[Endpoints] = Future()
-            done.set_result(fixed)
-            runtime = Runtime(settings, done, guard)
+        from binance_mcp.guard import servers
+
+        # The state dir is marked as used (the CLI's guard commands refuse an unmarked one)
+        # and this server is listed for `binance-mcp status` until everything below is shut
+        # down: the entry going away means the paper account has been saved.
+        with servers.register(
+            settings.state_dir,
+            venue=settings.venue,
+            policy=settings.policy_path,
+            version=__version__,
+        ):
+            fixed = settings.fixed_endpoints()
+            if fixed is not None:
+                log.info("spot %s, futures %s", fixed.spot_url, fixed.futures_url)
+                done: Future[Endpoints] = Future()
+                done.set_result(fixed)
+                runtime = Runtime(settings, done, guard)
+                try:
+                    yield runtime
+                finally:
+                    await runtime.aclose()
+                return
+            # Started off the handshake's path: its imports and set-up would otherwise compete
+            # for the interpreter while initialize and tools/list are answered. The first call
+            # that needs it starts it at once if the delay has not run out.
+            starter = PaperStarter(settings)
+            timer = asyncio.get_running_loop().call_later(PAPER_START_DELAY, starter.start)
+            runtime = Runtime(settings, starter.future, guard, start_venue=starter.start)
             try:
                 yield runtime
             finally:
+                timer.cancel()
                 await runtime.aclose()
-            return
-        # Started off the handshake's path: its imports and set-up would otherwise compete for
-        # the interpreter while initialize and tools/list are answered. The first call that
-        # needs it starts it at once if the delay has not run out.
-        starter = PaperStarter(settings)
-        timer = asyncio.get_running_loop().call_later(PAPER_START_DELAY, starter.start)
-        runtime = Runtime(settings, starter.future, guard, start_venue=starter.start)
-        try:
-            yield runtime
-        finally:
-            timer.cancel()
-            await runtime.aclose()
-            # Joining threads blocks; keep the event loop free while the exchange shuts down.
-            await anyio.to_thread.run_sync(starter.stop)
+                # Joining threads blocks; keep the event loop free while the exchange shuts down.
+                await anyio.to_thread.run_sync(starter.stop)
 
     return BinanceServer(
         listed(holder.policy),
         holder,
+        guard,
         name="binance-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,

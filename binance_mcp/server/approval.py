@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # The first protocol revision that carries elicitation inside the tool call's result.
 _INPUT_REQUIRED_ERA: Final = "2026-07-28"
+# How often a host is told the call is still waiting for a person.
+_PROGRESS_EVERY_S: Final = 5.0
 
 
 class ApprovalAnswer(BaseModel):
@@ -95,12 +97,23 @@ class Approver:
                 return Asked("elicited", "timeout")
             return Elicit(self._ticket(digest, text).message, ApprovalAnswer)
         with anyio.move_on_after(self.timeout):
-            result = await ctx.elicit(text, ApprovalAnswer)
+            async with anyio.create_task_group() as tasks:
+                # Hosts that honour progress keep waiting for a person instead of timing out.
+                tasks.start_soon(self._report_waiting, ctx)
+                result = await ctx.elicit(text, ApprovalAnswer)
+                tasks.cancel_scope.cancel()
             if isinstance(result, AcceptedElicitation):
                 approved = isinstance(result.data, ApprovalAnswer) and result.data.approve
                 return Asked("elicited", "accept" if approved else "decline", digest)
             return Asked("elicited", result.action, digest)
         return Asked("elicited", "timeout", digest)
+
+    async def _report_waiting(self, ctx: Context[Any, Any]) -> None:
+        started = time.monotonic()
+        while True:
+            await anyio.sleep(_PROGRESS_EVERY_S)
+            waited = time.monotonic() - started
+            await ctx.report_progress(waited, self.timeout, "waiting for a person to approve")
 
     def _ticket(self, digest: str, text: str) -> _Ticket:
         now = time.time()
@@ -152,7 +165,12 @@ def approval_parameter(tool: ToolDef) -> tuple[inspect.Parameter, Any]:
     async def resolver(ctx: Context[Any, Any], **args: Any) -> Asked | Elicit[Any]:
         # The server's Runtime (server/runtime.py), which holds the guard and the approver.
         runtime = ctx.request_context.lifespan_context
-        question = await runtime.guard.approval_question(spec, args, runtime.exchange)
+        try:
+            question = await runtime.guard.approval_question(spec, args, runtime.exchange)
+        except Exception:
+            # Nobody is asked; the body decides the call again, and refuses and audits it.
+            log.exception("%s: could not prepare the approval question", tool.name)
+            return NOT_NEEDED
         if question is None:
             return NOT_NEEDED
         asked: Asked | Elicit[Any] = await runtime.approver.ask(ctx, *question)

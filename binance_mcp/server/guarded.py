@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import typing
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -23,6 +25,13 @@ from binance_mcp.guard.verdicts import Verdict, wait_in_queue
 from binance_mcp.server.approval import NOT_NEEDED, Approver, approval_parameter, can_elicit
 from binance_mcp.tools import build_tool
 from binance_mcp.tools.declare import ToolDef, ToolFn
+
+log = logging.getLogger(__name__)
+
+
+# Set by the server around each call; the wrapper marks it once the guard has the call, and
+# from then on the guard writes the call's audit line (server/app.py writes the others').
+REACHED_GUARD: ContextVar[list[bool] | None] = ContextVar("reached_guard", default=None)
 
 
 class Failed(ToolError):
@@ -78,6 +87,9 @@ def guarded(tool: ToolDef, *, asks: bool = True) -> ToolFn:
         async def send(args: dict[str, Any]) -> Any:
             return await tool.fn(ctx=ctx, **args)
 
+        reached = REACHED_GUARD.get()
+        if reached is not None:
+            reached.append(True)
         try:
             return await runtime.guard.run(
                 spec,
@@ -88,6 +100,13 @@ def guarded(tool: ToolDef, *, asks: bool = True) -> ToolFn:
             )
         except ToolFailure as exc:
             raise Failed(str(exc), uncertain=exc.uncertain) from None
+        except Exception as exc:  # the guard reports its own; this is a last net
+            log.exception("%s failed unexpectedly", tool.name)
+            raise Failed(
+                f"{tool.name} failed inside the server ({type(exc).__name__}); check the "
+                "state of any order with a read tool before retrying",
+                uncertain=True,
+            ) from None
 
     # Annotations evaluated in the tool's own module, where their names live.
     signature = inspect.signature(tool.fn, eval_str=True)

@@ -49,6 +49,8 @@ def build_tool(t: ToolDef, fn: ToolFn) -> Tool:
         structured_output=False,
     )
     built.parameters = merge_any_of(compact(built.parameters, optional_is_absent=True))
+    # Strict: an argument the tool does not take is refused, never dropped (server/intake.py).
+    built.parameters["additionalProperties"] = False
     result = typing.get_type_hints(t.fn)["return"]
     assert isinstance(result, type) and issubclass(result, BaseModel), t.name
     built.fn_metadata.output_model = result

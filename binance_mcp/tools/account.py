@@ -38,7 +38,7 @@ class AccountInfo(Result):
 
 @tool("read", "Spot account")
 async def binance_account_info(ctx: Ctx) -> AccountInfo:
-    """Spot account: type, trading/withdraw/deposit rights, permissions, commission."""
+    """Spot account: rights, permissions, commission."""
     ex = await exchange(ctx)
     a = await ex.read("get_account", omitZeroBalances="true")
     account = SpotAccount(
@@ -69,10 +69,10 @@ async def binance_spot_balances(
     asset: Annotated[
         str | None,
         BeforeValidator(upper),
-        Field(description="Only this asset, e.g. USDT"),
+        Field(description="e.g. USDT"),
     ] = None,
 ) -> Balances:
-    """Non-zero spot balances (free and locked), optionally for one asset."""
+    """Non-zero spot balances, free and locked."""
     ex = await exchange(ctx)
     a = await ex.read("get_account", omitZeroBalances="true")
     rows = [
@@ -110,7 +110,7 @@ class FuturesAccount(Result):
 
 @tool("read", "USD-M futures account")
 async def binance_portfolio_account(ctx: Ctx) -> FuturesAccount:
-    """USD-M futures account (not portfolio margin): wallet, unrealized PnL, margin, available."""
+    """USD-M futures account: wallet, unrealized PnL, margin."""
     ex = await exchange(ctx)
     a = await ex.read("futures_account")
     return FuturesAccount(
@@ -145,7 +145,7 @@ class Positions(Result):
 
 @tool("read", "Futures positions")
 async def binance_futures_positions(ctx: Ctx, symbol: Symbol | None = None) -> Positions:
-    """Open USD-M positions: size, entry, mark, PnL, liquidation price, leverage, margin type."""
+    """Open USD-M positions: size, entry, mark, PnL, liquidation."""
     ex = await exchange(ctx)
     rows = [
         r
@@ -216,7 +216,7 @@ class AccountStatus(Result):
 
 @tool("read", "Server status")
 async def binance_account_status(ctx: Ctx) -> AccountStatus:
-    """Diagnostics: reachability, latency, clock offset, keys set, weight and bans, policy."""
+    """Reachability, clock offset, keys, weight, bans, policy."""
     runtime = ctx.request_context.lifespan_context
     ex = await exchange(ctx)
     (spot, spot_time), (futures, futures_time) = await asyncio.gather(

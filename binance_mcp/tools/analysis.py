@@ -20,7 +20,14 @@ from pydantic import BaseModel, BeforeValidator, Field
 from binance_mcp.exchange.client import Exchange
 from binance_mcp.exchange.errors import ExchangeError, InvalidArgument, ToolFailure
 from binance_mcp.exchange.symbol_rules import FilterCheck, SymbolRules, dec_str, failures_text
-from binance_mcp.tools.args import MarketName, PositiveDecimal, Side, Symbol, upper
+from binance_mcp.tools.args import (
+    MarketName,
+    PositiveDecimal,
+    Side,
+    SignedDecimal,
+    Symbol,
+    upper,
+)
 from binance_mcp.tools.declare import Runtime, exchange, tool
 from binance_mcp.tools.results import Result
 
@@ -84,7 +91,7 @@ async def binance_calculate_position_size(
     leverage: Annotated[int, Field(ge=1, le=125)] = 1,
     market: MarketName = "futures",
 ) -> SizedPosition:
-    """Size risking riskAmount from entry to stop, rounded down to the step; notional and margin."""
+    """Size risking riskAmount from entry to stop."""
     distance = abs(entryPrice - stopLossPrice)
     if distance == 0:
         raise InvalidArgument("entryPrice equals stopLossPrice: there is no risk per unit to size")
@@ -205,7 +212,7 @@ async def binance_analyze_portfolio_risk(
     ctx: Ctx,
     quoteAsset: Annotated[str, BeforeValidator(_asset)] = "USDT",
 ) -> PortfolioRisk:
-    """Spot value in quoteAsset, futures margin use, liquidation distance, concentration."""
+    """Spot value, margin use, liquidation distance, concentration."""
     ex = await exchange(ctx)
     account, tickers, futures, positions = await asyncio.gather(
         _attempt(ex.read("get_account", omitZeroBalances="true")),
@@ -374,7 +381,7 @@ class BasisResult(Result):
 
 @tool("read", "Spot vs futures price")
 async def binance_compare_spot_futures_price(ctx: Ctx, symbol: Symbol) -> BasisResult:
-    """Spot vs futures price: basis = futures - spot, markBasis = mark - spot, funding."""
+    """Spot vs futures: basis, mark basis, funding."""
     ex = await exchange(ctx)
     await ex.rules("futures", symbol)
     spot, last, mark = await asyncio.gather(
@@ -420,11 +427,10 @@ class FundingResult(Result):
 async def binance_calculate_funding_cost(
     ctx: Ctx,
     symbol: Symbol,
-    positionSize: Annotated[Decimal, Field(allow_inf_nan=False, description="+ long, - short")],
+    positionSize: Annotated[SignedDecimal, Field(description="+ long, - short")],
     holdHours: PositiveDecimal,
 ) -> FundingResult:
-    """Funding over holdHours at the current rate: positive = you pay, negative = you
-    receive."""
+    """Funding over holdHours at the current rate (+ you pay)."""
     if positionSize == 0:
         raise InvalidArgument("positionSize is 0: give the base quantity, + long or - short")
     if holdHours > MAX_HOLD_HOURS:
@@ -497,7 +503,7 @@ async def binance_check_order_precision(
         BeforeValidator(upper),
     ] = "LIMIT",
 ) -> Precision:
-    """Each filter of an order passed or failed, with the nearest valid price and quantity."""
+    """Each filter of an order, and the nearest valid values."""
     is_market = type == "MARKET"
     if is_market and price is not None:
         raise InvalidArgument("a MARKET order takes no price; leave price out")
@@ -574,7 +580,7 @@ async def binance_get_optimal_trade_size(
     maxPriceImpact: Annotated[PositiveDecimal, Field(description="Percent, e.g. 0.5")],
     market: MarketName = "spot",
 ) -> TradeSizeResult:
-    """Largest market order whose worst fill is within maxPriceImpact % of the best price."""
+    """Largest market order within maxPriceImpact % of the best price."""
     if maxPriceImpact > HUNDRED:
         raise InvalidArgument("maxPriceImpact is a percentage: at most 100")
     ex = await exchange(ctx)

@@ -3,7 +3,8 @@ normalised before anything (the policy included) sees them.
 
 Symbols are trimmed and upper-cased and must be plain ASCII letters and digits, so `btcusdt `
 and `BTCUSDT` are one symbol and a Cyrillic look-alike is refused. Quantities and prices are
-`Decimal`, from a decimal string or a JSON number, finite, and never pass through a float.
+`Decimal`, from a decimal string or a JSON number, finite, and never pass through a float; their
+size is checked on the text, before any arithmetic (`bounded_number`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from binance_mcp.exchange.errors import InvalidArgument
 
@@ -59,6 +60,49 @@ PositionSide = Annotated[Literal["BOTH", "LONG", "SHORT"], BeforeValidator(upper
 TimeInForce = Annotated[Literal["GTC", "IOC", "FOK"], BeforeValidator(upper)]
 
 
+# Binance's own pattern for quantities and prices is ^([0-9]{1,20})(\.[0-9]{1,20})?$ (-1100).
+MAX_DIGITS: Final = 20
+# Longest number text looked at: 20 + 20 digits, a sign, a point, an exponent, some padding.
+MAX_NUMBER_TEXT: Final = 64
+_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,10})?")
+_RANGE: Final = (
+    f"Binance takes at most {MAX_DIGITS} digits before and {MAX_DIGITS} after the decimal point"
+)
+
+
+def bounded_number(value: Any) -> Any:
+    """Refuse a number too large or too fine for Binance from its text alone: '1E-999999999'
+    would otherwise become a billion-character string when written out, and '1E+999999999'
+    overflows the first multiplication. Other malformed values are left to the type's own
+    check, which says what was wrong."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_NUMBER_TEXT:
+            raise ValueError(f"a number of {len(text)} characters is out of range: {_RANGE}")
+    elif isinstance(value, int):
+        # int → str is linear, but Python refuses it past 4300 digits; the bound is far below.
+        if abs(value) >= 10**MAX_DIGITS:
+            raise ValueError(f"{value:.3e} is out of range: {_RANGE}")
+        return value
+    else:
+        text = repr(value)  # inf and nan are refused by the type (allow_inf_nan=False)
+    if not _NUMBER.fullmatch(text):
+        return value
+    _, digits, exponent = Decimal(text).as_tuple()
+    assert isinstance(exponent, int)  # the pattern admits no NaN or Infinity
+    if not any(digits):
+        return value
+    # Integer arithmetic on the exponent only: nothing here grows with its size.
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    if exponent + len(digits) - 1 >= MAX_DIGITS:
+        raise ValueError(f"{text} is too large: {_RANGE}")
+    if -(exponent + trailing) > MAX_DIGITS:
+        raise ValueError(f"{text} has too many decimals: {_RANGE}")
+    return value
+
+
 def _positive(value: Decimal) -> Decimal:
     if value <= 0:
         raise ValueError("must be greater than 0")
@@ -74,7 +118,22 @@ def _not_negative(value: int) -> int:
 # The tool list is paid for in the agent's context on every turn, so bounds that Binance's own
 # parameter names imply (a price is positive, a time is not negative) are checked here rather
 # than published in the schema.
-PositiveDecimal = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_positive)]
+# Published as strings, the form Binance takes and that keeps every digit; a JSON number is
+# still accepted.
+PositiveDecimal = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False),
+    BeforeValidator(bounded_number),
+    AfterValidator(_positive),
+    WithJsonSchema({"type": "string"}),
+]
+# A signed amount (a position size: + long, - short), bounded like the others.
+SignedDecimal = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False),
+    BeforeValidator(bounded_number),
+    WithJsonSchema({"type": "string"}),
+]
 Quantity = PositiveDecimal
 Price = PositiveDecimal
 

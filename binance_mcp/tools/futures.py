@@ -197,7 +197,7 @@ async def binance_futures_place_order(
     newClientOrderId: ClientId | None = None,
     test: Annotated[bool | None, Field(description="Validate only")] = None,
 ) -> PlacedFuturesOrder:
-    """Place a USD-M futures order; stop types are conditional (algo) orders."""
+    """Place a USD-M futures order; stop types are conditional (algo)."""
     reduceOnly, closePosition = bool(reduceOnly), bool(closePosition)
     _check_shape(
         type, quantity, price, stopPrice, timeInForce, positionSide, reduceOnly, closePosition
@@ -316,7 +316,7 @@ async def binance_futures_cancel_order(
     origClientOrderId: ClientId | None = None,
     algoId: OrderId | None = None,
 ) -> CancelledFuturesOrder:
-    """Cancel one futures order, regular or conditional (algoId)."""
+    """Cancel one futures order, regular or conditional."""
     if sum(x is not None for x in (orderId, origClientOrderId, algoId)) != 1:
         raise InvalidArgument("give exactly one of orderId, origClientOrderId or algoId")
     ex = await exchange(ctx)
@@ -387,7 +387,7 @@ class CancelledFuturesOrders(Result):
 
 @tool("destructive", "Cancel all futures orders")
 async def binance_futures_cancel_all_orders(ctx: Ctx, symbol: Symbol) -> CancelledFuturesOrders:
-    """Cancel all futures orders on a symbol, regular and conditional."""
+    """Cancel all futures orders on a symbol."""
     ex = await exchange(ctx)
     await ex.rules("futures", symbol)
     # The native cancel-all endpoints answer without the list, so read it first.
@@ -536,7 +536,7 @@ class MarginType(Result):
 async def binance_futures_set_margin_type(
     ctx: Ctx, symbol: Symbol, marginType: Literal["ISOLATED", "CROSSED"]
 ) -> MarginType:
-    """Set a symbol's margin type; already set is a success."""
+    """Set a symbol's margin type."""
     ex = await exchange(ctx)
     await ex.rules("futures", symbol)
     try:

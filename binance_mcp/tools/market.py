@@ -63,7 +63,7 @@ class SpotPrices(Result):
 async def binance_spot_price(
     ctx: Ctx, symbol: Symbol | None = None, symbols: Symbols | None = None
 ) -> SpotPrices:
-    """Last spot price of one symbol, several, or all (first 50; omitted counts the rest)."""
+    """Last spot price of symbols (all: first 50)."""
     ex = await exchange(ctx)
     answer = await ex.read("get_symbol_ticker", **_pick(symbol, symbols))
     rows = answer if isinstance(answer, list) else [answer]
@@ -91,7 +91,7 @@ class FuturesPrices(Result):
 
 @tool("read", "Futures price")
 async def binance_futures_price(ctx: Ctx, symbol: Symbol | None = None) -> FuturesPrices:
-    """USD-M futures last, mark and index price and funding rate, each labelled."""
+    """USD-M last, mark and index price and funding rate."""
     ex = await exchange(ctx)
     params = {"symbol": symbol} if symbol else {}
     last = await ex.read("futures_symbol_ticker", **params)
@@ -132,7 +132,7 @@ async def binance_spot_orderbook(
     symbol: Symbol,
     limit: Literal[5, 10, 20, 50, 100, 500, 1000, 5000] = 20,
 ) -> OrderBook:
-    """Spot order book: bids and asks as [price, quantity], best first."""
+    """Spot order book, best first."""
     ex = await exchange(ctx)
     book = await ex.read("get_order_book", symbol=symbol, limit=limit)
     return OrderBook(
@@ -160,7 +160,7 @@ async def binance_spot_klines(
     startTime: Millis | None = None,
     endTime: Millis | None = None,
 ) -> Klines:
-    """Spot candlesticks (open, high, low, close, volume), oldest first."""
+    """Spot candlesticks, oldest first."""
     check_window(startTime, endTime)
     ex = await exchange(ctx)
     rows = await ex.read(
@@ -184,7 +184,7 @@ async def binance_futures_klines(
     endTime: Millis | None = None,
     priceType: Literal["last", "mark"] = "last",
 ) -> FuturesKlines:
-    """USD-M futures candlesticks of the last or mark price, oldest first."""
+    """USD-M candlesticks of last or mark price, oldest first."""
     check_window(startTime, endTime)
     ex = await exchange(ctx)
     method = "futures_klines" if priceType == "last" else "futures_mark_price_klines"
@@ -227,7 +227,7 @@ def _tickers(answer: Any) -> tuple[list[Ticker], int]:
 
 @tool("read", "Spot 24h ticker")
 async def binance_spot_24hr_ticker(ctx: Ctx, symbol: Symbol | None = None) -> Tickers:
-    """Spot 24-hour statistics for one symbol, or the 50 most traded."""
+    """Spot 24h statistics (all: 50 most traded)."""
     ex = await exchange(ctx)
     answer = await ex.read("get_ticker", **({"symbol": symbol} if symbol else {}))
     tickers, omitted = _tickers(answer)
@@ -236,7 +236,7 @@ async def binance_spot_24hr_ticker(ctx: Ctx, symbol: Symbol | None = None) -> Ti
 
 @tool("read", "Futures 24h ticker")
 async def binance_futures_24hr_ticker(ctx: Ctx, symbol: Symbol | None = None) -> Tickers:
-    """USD-M futures 24-hour statistics for one symbol, or the 50 most traded."""
+    """USD-M 24h statistics (all: 50 most traded)."""
     ex = await exchange(ctx)
     answer = await ex.read("futures_ticker", **({"symbol": symbol} if symbol else {}))
     tickers, omitted = _tickers(answer)
@@ -321,7 +321,7 @@ async def binance_exchange_info(
     symbol: Symbol | None = None,
     symbols: Symbols | None = None,
 ) -> ExchangeInfo:
-    """Symbol rules with filters (tick, step, min/max qty, min notional, percent price)."""
+    """Symbol rules and filters."""
     ex = await exchange(ctx)
     names = [symbol] if symbol else symbols
     if symbol is not None and symbols is not None:
@@ -349,7 +349,7 @@ class ServerTime(Result):
 
 @tool("read", "Server time")
 async def binance_server_time(ctx: Ctx) -> ServerTime:
-    """Exchange time, local time and the clock offset (ms)."""
+    """Exchange time, local time, clock offset (ms)."""
     ex = await exchange(ctx)
     before = time.time()
     answer = await ex.read("get_server_time")

@@ -105,15 +105,15 @@ async def binance_spot_place_order(
     type: SpotType,
     quantity: Quantity | None = None,
     quoteOrderQty: Annotated[
-        PositiveDecimal | None, Field(description="MARKET only: quote amount to spend or receive")
+        PositiveDecimal | None, Field(description="MARKET: quote amount")
     ] = None,
     price: Price | None = None,
     stopPrice: Price | None = None,
     timeInForce: TimeInForce | None = None,
     newClientOrderId: ClientId | None = None,
-    test: Annotated[bool, Field(description="Validate on the exchange only")] = False,
+    test: Annotated[bool, Field(description="Validate only")] = False,
 ) -> PlacedSpotOrder:
-    """Place a spot order; filters are checked first and never rounded (nearest valid values given)."""
+    """Place a spot order; filters checked first, never rounded."""
     _check_spot_shape(type, quantity, quoteOrderQty, price, stopPrice, timeInForce)
     ex = await exchange(ctx)
     rules = await ex.rules("spot", symbol)
@@ -218,7 +218,7 @@ async def binance_spot_cancel_order(
     orderId: OrderId | None = None,
     origClientOrderId: ClientId | None = None,
 ) -> CancelledSpotOrder:
-    """Cancel one open spot order by orderId or origClientOrderId."""
+    """Cancel one open spot order."""
     if (orderId is None) == (origClientOrderId is None):
         raise InvalidArgument("give exactly one of orderId or origClientOrderId")
     ex = await exchange(ctx)
@@ -239,7 +239,7 @@ class CancelledSpotOrders(Result):
 
 @tool("destructive", "Cancel all spot orders")
 async def binance_spot_cancel_all_orders(ctx: Ctx, symbol: Symbol) -> CancelledSpotOrders:
-    """Cancel every open spot order on a symbol (Binance's cancel-all)."""
+    """Cancel every open spot order on a symbol."""
     ex = await exchange(ctx)
     try:
         answer = await ex.write("cancel_all_open_orders", symbol=symbol)
@@ -269,7 +269,7 @@ class SpotOrders(Result):
 
 @tool("read", "Spot open orders")
 async def binance_spot_open_orders(ctx: Ctx, symbol: Symbol | None = None) -> SpotOrders:
-    """Open spot orders, on one symbol or all."""
+    """Open spot orders."""
     ex = await exchange(ctx)
     rows = await ex.read("get_open_orders", symbol=symbol)
     return SpotOrders(venue=ex.venue, orders=[spot_order(r) for r in rows])
@@ -284,7 +284,7 @@ async def binance_spot_order_history(
     endTime: Millis | None = None,
     limit: Limit1000 = 50,
 ) -> SpotOrders:
-    """Spot orders of a symbol (open, filled, cancelled), oldest first."""
+    """A symbol's spot orders, oldest first."""
     ex = await exchange(ctx)
     rows = await ex.read(
         "get_all_orders",
@@ -323,7 +323,7 @@ async def binance_spot_trade_history(
     fromId: FromId | None = None,
     limit: Limit1000 = 50,
 ) -> SpotTrades:
-    """Your spot fills on a symbol, with commission, oldest first."""
+    """Your spot fills on a symbol, oldest first."""
     ex = await exchange(ctx)
     rows = await ex.read(
         "get_my_trades",
