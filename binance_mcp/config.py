@@ -37,6 +37,7 @@ ENV_TIMEOUT: Final = "BINANCE_MCP_TIMEOUT"
 ENV_APPROVAL_TIMEOUT: Final = "BINANCE_MCP_APPROVAL_TIMEOUT"
 ENV_AUDIT_MAX_BYTES: Final = "BINANCE_MCP_AUDIT_MAX_BYTES"
 ENV_AUDIT_KEEP: Final = "BINANCE_MCP_AUDIT_KEEP"
+ENV_ALLOW_WITHDRAWAL_KEY: Final = "BINANCE_MCP_ALLOW_WITHDRAWAL_KEY"
 
 TIMEOUT_RANGE: Final = (1.0, 300.0)
 # How long a call that needs a person's approval waits for it, in seconds.
@@ -82,6 +83,8 @@ class Settings:
     approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT
     audit_max_bytes: int = DEFAULT_MAX_BYTES
     audit_keep: int = DEFAULT_KEEP
+    # Start even when the API key can withdraw (exchange/key_check.py refuses such a key).
+    allow_withdrawal_key: bool = False
 
     @property
     def has_keys(self) -> bool:
@@ -117,6 +120,7 @@ def resolve_settings(
     venue: str | None = None,
     policy: str | os.PathLike[str] | None = None,
     state_dir: str | os.PathLike[str] | None = None,
+    allow_withdrawal_key: bool = False,
 ) -> Settings:
     """Resolve settings from `env` (default: the process environment) and command-line values,
     which win over the environment. Raises `ConfigError` on anything inconsistent."""
@@ -150,6 +154,8 @@ def resolve_settings(
         or DEFAULT_APPROVAL_TIMEOUT,
         audit_max_bytes=_size(env, ENV_AUDIT_MAX_BYTES) or DEFAULT_MAX_BYTES,
         audit_keep=_count(env, ENV_AUDIT_KEEP, AUDIT_KEEP_RANGE) or DEFAULT_KEEP,
+        # The flag can only accept; a malformed variable is refused even when the flag is given.
+        allow_withdrawal_key=_env_flag(env, ENV_ALLOW_WITHDRAWAL_KEY) or allow_withdrawal_key,
     )
     if not has_keys and not settings.paper_in_process:
         log.warning(

@@ -19,7 +19,7 @@ from mcp import Client, StdioServerParameters
 from binance_mcp import config, logs
 from binance_mcp.cli.main import main
 from binance_mcp.exchange.venues import VENUES
-from binance_mcp.guard import halt
+from binance_mcp.guard import trading_state as halt
 from binance_mcp.guard.engine import FUTURES_TRADING
 from binance_mcp.guard.policy import Policy, load_policy
 from binance_mcp.paper.runner import PaperExchange
@@ -34,6 +34,7 @@ EXPECTED_POLICIES = {
     "paper-everything",
     "conservative-spot",
     "futures-reduce-only",
+    "futures-limits",
     "monitor-mode",
 }
 POLICY_NAMES = sorted(p.stem for p in POLICIES.glob("*.yaml") if not p.name.endswith(".cases.yaml"))

@@ -135,6 +135,12 @@ def format_record(record: dict[str, Any]) -> str:
     shown_time = (
         when.strftime("%Y-%m-%d %H:%M:%SZ") if when else _cut(_clean(record.get("time", "?")), 20)
     )
+    event = record.get("event")
+    if event is not None:
+        # Not a call: a change the guard made (the daily loss limit switching trading state).
+        change = f"{_clean(record.get('from', '?'))} -> {_clean(record.get('to', '?'))}"
+        reason = _cut(_clean(record.get("reason") or ""), REASON_MAX)
+        return f"{shown_time:<20}  {'event':<{DECISION_WIDTH}}  {_clean(event)}  {change}: {reason}"
     decision = _clean(record.get("decision", "?"))
     columns = [
         f"{shown_time:<20}",

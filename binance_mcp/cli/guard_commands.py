@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from binance_mcp import __version__
-from binance_mcp.guard import halt as kill_switch
 from binance_mcp.guard import servers
+from binance_mcp.guard import trading_state as kill_switch
 
 EXIT_UNUSED = 2
 
@@ -65,9 +65,12 @@ def policy_check(path: Path) -> int:
     return 0
 
 
-def halt(state_dir: Path, reason: str | None, *, create: bool = False) -> int:
-    """Turn the kill switch on. A state dir no server has used is refused unless `create`,
-    which marks it so that every server started on it denies orders from the start."""
+def halt(
+    state_dir: Path, reason: str | None, *, create: bool = False, reducing: bool = False
+) -> int:
+    """Turn the kill switch on (or with `reducing`, let only orders that shrink a position
+    through). A state dir no server has used is refused unless `create`, which marks it so
+    that every server started on it applies the state from the start."""
     if create:
         try:
             servers.mark(state_dir, version=__version__, by="binance-mcp halt --create")
@@ -76,13 +79,20 @@ def halt(state_dir: Path, reason: str | None, *, create: bool = False) -> int:
             return EXIT_UNUSED
     elif (refused := refuse_unused(state_dir, "halt")) is not None:
         return refused
+    state = kill_switch.TradingState.REDUCING if reducing else kill_switch.TradingState.HALTED
     try:
-        kill_switch.halt(state_dir, reason or "")
+        kill_switch.set_state(state_dir, state, reason or None)
     except OSError as exc:
         where = exc.filename or state_dir
         sys.stderr.write(f"binance-mcp halt: error: cannot write {where}: {exc.strerror or exc}\n")
         return 1
     alive, _ = servers.running(state_dir)
+    if reducing:
+        sys.stdout.write(
+            f"reducing: {_reach(alive, state_dir)} let through only cancels and orders that "
+            "can only shrink a position, from their next call; `binance-mcp resume` lifts it\n"
+        )
+        return 0
     if alive:
         count = "the server" if len(alive) == 1 else f"the {len(alive)} servers"
         sys.stdout.write(
@@ -99,11 +109,34 @@ def halt(state_dir: Path, reason: str | None, *, create: bool = False) -> int:
     return 0
 
 
+def _reach(alive: list[servers.ServerEntry], state_dir: Path) -> str:
+    if not alive:
+        return f"no server is running on {state_dir} now; any server started on it will"
+    count = "the server" if len(alive) == 1 else f"the {len(alive)} servers"
+    return f"{count} running on {state_dir} (pid {', '.join(str(e.pid) for e in alive)})"
+
+
 def resume(state_dir: Path) -> int:
+    from binance_mcp.guard.store import StateStore, StateUnavailable
+
     if (refused := refuse_unused(state_dir, "resume")) is not None:
         return refused
+    was = kill_switch.read(state_dir)
     was_on = kill_switch.resume(state_dir)
-    sys.stdout.write("resumed\n" if was_on else f"not halted (no flag in {state_dir})\n")
+    if was.by == kill_switch.BY_LOSS_LIMIT:
+        # Otherwise the same loss would switch trading back to reducing at the next call.
+        try:
+            for venue in ("live", "testnet", "demo", "paper"):
+                store = StateStore(state_dir, venue)
+                store.restart_loss_count()
+                store.close()
+        except StateUnavailable as exc:
+            sys.stderr.write(f"binance-mcp resume: today's loss could not be reset: {exc}\n")
+    sys.stdout.write(
+        ("resumed\n" if was.state is kill_switch.TradingState.HALTED else "resumed from reducing\n")
+        if was_on
+        else f"not halted (no flag in {state_dir})\n"
+    )
     return 0
 
 
@@ -165,8 +198,7 @@ def status(state_dir: Path) -> int:
         return refused
     out = sys.stdout
     out.write(f"state dir: {state_dir}\n")
-    reason = _flag_reason(state_dir)
-    out.write(f"trading:   {'HALTED: ' + reason if reason else 'active (not halted)'}\n")
+    out.write(f"trading:   {_state_line(state_dir)}\n")
     alive, gone = servers.running(state_dir)
     now = time.time()
     if not alive:
@@ -187,12 +219,14 @@ def status(state_dir: Path) -> int:
     return 0
 
 
-def _flag_reason(state_dir: Path) -> str | None:
-    """Why the state dir's flag halts trading, or None. This process's own BINANCE_MCP_HALT
-    says nothing about the servers (each reads its own, shown per server), so it is set aside
-    while the flag is read."""
+def _state_line(state_dir: Path) -> str:
     with _without_env(kill_switch.ENV_HALT):
-        return kill_switch.halted(state_dir)
+        trading = kill_switch.read(state_dir)
+    if trading.state is kill_switch.TradingState.HALTED:
+        return f"HALTED: {trading.why().removeprefix('trading is halted: ')}"
+    if trading.state is kill_switch.TradingState.REDUCING:
+        return f"REDUCING: {trading.why().removeprefix('trading is ')}"
+    return "active (not halted)"
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 
 from binance_mcp import __version__
 from binance_mcp.config import (
+    ENV_ALLOW_WITHDRAWAL_KEY,
     ENV_API_KEY,
     ENV_API_SECRET,
     ENV_FUTURES_URL,
@@ -130,6 +131,13 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         metavar="FILE",
         help="policy file (wins over BINANCE_MCP_POLICY; default: the built-in policy)",
+    )
+    parser.add_argument(
+        "--allow-withdrawal-key",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help=f"start even when the API key can withdraw (also {ENV_ALLOW_WITHDRAWAL_KEY}=1); "
+        "without it such a key stops the server",
     )
     _add_state_dir(parser)
 
@@ -270,12 +278,18 @@ def build_parser() -> argparse.ArgumentParser:
     halt = commands.add_parser(
         "halt",
         help="kill switch: deny orders and other writes in every running server",
-        description="Turn the kill switch on (a flag in the state dir): every server using "
-        "that state dir denies write and financial calls from its next call on. Reads and "
-        "cancels still pass. A state dir no server has used is refused (a mistyped path would "
-        "halt nothing) unless --create is given.",
+        description="Set the trading state of the state dir: `halted` (the kill switch: every "
+        "server using that state dir denies write and financial calls from its next call on; "
+        "reads and cancels still pass), or with --reducing `reducing` (only cancels and orders "
+        "that can only shrink a position pass). A state dir no server has used is refused (a "
+        "mistyped path would halt nothing) unless --create is given.",
     )
     halt.add_argument("--reason", default=None, help="shown in every denial")
+    halt.add_argument(
+        "--reducing",
+        action="store_true",
+        help="only let cancels and orders that can only shrink a position through",
+    )
     halt.add_argument(
         "--create",
         action="store_true",
@@ -284,7 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_state_dir(halt)
     resume = commands.add_parser(
-        "resume", help="turn the kill switch off", description="Turn the kill switch off."
+        "resume",
+        help="back to active trading",
+        description="Back to `active`: ends a halt, a reducing state set by a person, or the one "
+        "the daily loss limit set (today's loss is then counted afresh).",
     )
     _add_state_dir(resume)
     approvals = commands.add_parser(
@@ -372,7 +389,9 @@ def _run_guard_command(args: argparse.Namespace) -> int:
         return policy_explain.tools_table(path)
     state_dir = resolve_state_dir(os.environ, getattr(args, "state_dir", None))
     if args.command == "halt":
-        return guard_commands.halt(state_dir, args.reason, create=args.create)
+        return guard_commands.halt(
+            state_dir, args.reason, create=args.create, reducing=args.reducing
+        )
     if args.command == "status":
         return guard_commands.status(state_dir)
     if args.command == "approvals":
@@ -402,6 +421,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         venue=getattr(args, "venue", None),
         policy=getattr(args, "policy", None),
         state_dir=getattr(args, "state_dir", None),
+        allow_withdrawal_key=getattr(args, "allow_withdrawal_key", False),
     )
     from binance_mcp.guard import servers
 
@@ -429,9 +449,28 @@ def _run_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         log.info("stopped")
         return 0
+    except BaseException as exc:
+        # A key refused at start (exchange/key_check.py) ends the lifespan before anything is
+        # served; the SDK's task groups hand it over wrapped.
+        refused = _key_refused(exc)
+        if refused is None:
+            raise
+        _fail(str(refused))
     if stopper.signal is not None:
         log.info("stopped (%s)", signal.Signals(stopper.signal).name)
     return 0
+
+
+def _key_refused(exc: BaseException) -> BaseException | None:
+    from binance_mcp.exchange.key_check import KeyRefused
+
+    if isinstance(exc, KeyRefused):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _key_refused(inner)) is not None:
+                return found
+    return None
 
 
 class _GracefulStop:

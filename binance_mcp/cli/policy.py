@@ -80,7 +80,8 @@ def evaluate(
     **context: Any,
 ) -> tuple[Decision, dict[str, Any]]:
     """The decision for this call and the facts it was made on, the arguments validated as
-    the server validates them; `context`: venue, halted, used_today, repeat (guard/explain.py)."""
+    the server validates them; `context`: venue, halted, reducing, used_today, repeat
+    (guard/explain.py)."""
     return decide_offline(policy, tool.name, tool.risk, validated(tool, args), given, **context)
 
 
@@ -153,6 +154,7 @@ class Case(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict)  # what the exchange would say
     venue: str = "live"
     halted: str | None = None  # the kill switch is on, with this reason
+    reducing: str | None = None  # trading is reducing, with this reason
     used_today: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(0)
     repeat: Annotated[int, Field(ge=1, le=10_000)] = 1  # the last of N identical calls
 
@@ -201,6 +203,7 @@ def run_case(policy: Policy, case: Case) -> str | None:
             case.facts,
             venue=case.venue,
             halted=case.halted,
+            reducing=case.reducing,
             used_today=case.used_today,
             repeat=case.repeat,
         )

@@ -1,6 +1,7 @@
-"""The decision (SPEC §4.2): given a policy, a tool call's facts and whether trading is halted,
-what happens — first match wins: halted → hidden → deny → rate limit → approve → dry_run →
-allow. Pure and I/O-free, so it costs microseconds; the guard gathers facts and counters first.
+"""The decision (SPEC §4.2): given a policy, a tool call's facts and the trading state, what
+happens — first match wins: halted or reducing → hidden → deny → limits (symbols, futures,
+order size, leverage, position, exposure) → budgets → rate limit → approve → dry_run → allow.
+Pure and I/O-free, so it costs microseconds; the guard gathers facts and counters first.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Final, Protocol
 from binance_mcp.exchange.symbol_rules import dec_str
 from binance_mcp.guard.conditions import Incomparable, to_decimal
 from binance_mcp.guard.policy import Action, Policy, RateLimit, Rule, tool_arguments
-from binance_mcp.guard.store import BudgetHit, OrderSlot, RateHit, StateUnavailable
+from binance_mcp.guard.store import BudgetHit, OrderSlot, RateHit, Reach, StateUnavailable
 from binance_mcp.guard.tool_index import RiskClass
 
 # Tools that place orders: the ones `max_order_notional` and `daily_notional` concern.
@@ -69,15 +70,23 @@ def decide(
     facts: Mapping[str, Any],
     *,
     halted: str | None = None,
+    reducing: str | None = None,
     counters: Counters | None = None,
 ) -> Decision:
     """`facts` maps fact names to values; a value that is an `Unknown` could not be computed.
-    `halted` is the kill switch's reason when it is on. With `counters`, the call is counted
-    against rate limits and an order reserves its share of the budgets (the caller releases
-    the reservation when the call is denied later on or the exchange rejects the order);
-    without, those limits are not checked."""
+    `halted` is the kill switch's reason when it is on; `reducing`, the trading state's when
+    only orders that shrink a position may pass. With `counters`, the call is counted against
+    rate limits and an order reserves its share of the budgets, position and exposure (the
+    caller releases the reservation when the call is denied later on or the exchange rejects
+    the order); without, those limits are not checked."""
     if halted is not None and risk in ("write", "financial"):
         return Decision("deny", "kill switch", f"trading is halted: {halted}")
+    if reducing is not None and risk in ("write", "financial") and not only_shrinks(tool, facts):
+        return Decision(
+            "deny",
+            "trading state",
+            f"{reducing}: only cancels and orders that can only shrink a position pass",
+        )
     if policy.hidden(tool):
         return Decision("deny", "hide", f"{tool} is hidden by the policy")
     action, where = base_action(policy, tool, risk)
@@ -123,6 +132,14 @@ def decide(
     return Decision("allow", where, "allowed", tuple(used))
 
 
+def only_shrinks(tool: str, facts: Mapping[str, Any]) -> bool:
+    """Whether the call can only shrink a position: a futures order or close that reduces, or
+    a spot SELL of at most the free balance of the asset (`sells_held`)."""
+    if tool == "binance_spot_place_order":
+        return facts.get("side") == "SELL" and facts.get("sells_held") is True
+    return facts.get("reduces_position") is True
+
+
 def base_action(policy: Policy, tool: str, risk: RiskClass) -> tuple[Action, str]:
     """The tool's own action, else its class's, else the default; and where it was set."""
     rules = policy.tools.get(tool)
@@ -159,8 +176,34 @@ def _budgets(
     limits = policy.limits
     if tool not in ORDER_TOOLS or facts.get("test") is True:
         return None
-    if limits.daily_notional is None and limits.max_open_orders is None:
+    # Position and exposure caps limit growth: an order that can only shrink passes them.
+    grows = not facts.get("reduces_position")
+    position = limits.max_position_notional if grows else None
+    exposure = limits.max_exposure if grows else None
+    if (limits.daily_notional, limits.max_open_orders, position, exposure) == (None,) * 4:
         return None
+    figures: dict[str, Decimal] = {}
+    for cap, name in ((position, "position_notional_after"), (exposure, "exposure_after")):
+        if cap is None:
+            continue
+        rule = "limits.max_position_notional" if name[0] == "p" else "limits.max_exposure"
+        known = _known(facts, name, used, rule)
+        if isinstance(known, Decision):
+            return known
+        figures[name] = to_decimal(known)
+        before = facts.get(name.removesuffix("_after"))
+        figures[name.removesuffix("_after")] = (
+            to_decimal(before) if isinstance(before, Decimal | int | str) else figures[name]
+        )
+    size = Decimal(0)
+    if figures:
+        known = _known(facts, "notional", used, "limits")
+        if isinstance(known, Decision):
+            return known
+        size = to_decimal(known)
+    read_at = facts.get("account_read_at")
+    # Unknown: every recent order may be missing from the figures (the safe side).
+    read_at = float(read_at) if isinstance(read_at, int | float) else 0.0
     notional = Decimal(0)
     # Orders that can only shrink a position are not charged to the budget: it must never stand
     # between the agent and reducing risk.
@@ -183,6 +226,16 @@ def _budgets(
         max_open_orders=limits.max_open_orders,
         open_now=open_now,
         listed_at=listed_at,
+        symbol=str(facts.get("symbol", "")),
+        size=size,
+        position=Reach(
+            figures["position_notional"], figures["position_notional_after"], position, read_at
+        )
+        if position is not None
+        else None,
+        exposure=Reach(figures["exposure"], figures["exposure_after"], exposure, read_at)
+        if exposure is not None
+        else None,
     )
     try:
         reserved = counters.reserve(slot)
@@ -227,6 +280,12 @@ def needed_facts(policy: Policy, tool: str, risk: RiskClass) -> frozenset[str]:
         names.add("reduces_position")
     if limits.max_open_orders is not None and tool in ORDER_TOOLS:
         names.add("open_orders")
+    if tool in ORDER_TOOLS and limits.max_position_notional is not None:
+        names.update(("position_notional_after", "notional"))
+    if tool in ORDER_TOOLS and limits.max_exposure is not None:
+        names.update(("exposure_after", "notional"))
+    if limits.max_daily_loss is not None and risk in ("write", "financial"):
+        names.add("daily_loss")
     return frozenset(names)
 
 
@@ -264,6 +323,20 @@ def _limits(
                     "futures are reduce-only: only orders that can only shrink a position",
                     tuple(used),
                 )
+    opening = risk in ("write", "financial") and not only_shrinks(tool, facts)
+    if limits.max_daily_loss is not None and opening:
+        loss = _known(facts, "daily_loss", used, "limits.max_daily_loss")
+        if isinstance(loss, Decision):
+            return loss
+        if to_decimal(loss) >= limits.max_daily_loss:
+            return Decision(
+                "deny",
+                "limits.max_daily_loss",
+                f"the day's loss {dec_str(to_decimal(loss))} USDT reached the limit "
+                f"{dec_str(limits.max_daily_loss)}: only orders that can only shrink a position "
+                "pass",
+                tuple(used),
+            )
     # The caps on size and leverage limit how much exposure grows; an order that can only shrink
     # a position lowers risk whatever its size or leverage, so it may always close.
     reducing = facts.get("reduces_position") is True

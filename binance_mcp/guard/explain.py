@@ -15,6 +15,7 @@ from typing import Any
 
 from binance_mcp.exchange.client import Exchange
 from binance_mcp.exchange.symbol_rules import dec_str
+from binance_mcp.guard.conditions import Incomparable, to_decimal
 from binance_mcp.guard.engine import Decision, Unknown, decide, needed_facts
 from binance_mcp.guard.facts import base_facts, derive
 from binance_mcp.guard.policy import Policy
@@ -39,20 +40,42 @@ def decide_offline(
     *,
     venue: str = "live",
     halted: str | None = None,
+    reducing: str | None = None,
     used_today: Decimal = Decimal(0),
     repeat: int = 1,
 ) -> tuple[Decision, dict[str, Any]]:
     """The decision for this call with validated arguments `values` (the last of `repeat`
-    identical calls, for rate limits) and the facts it was made on."""
+    identical calls, for rate limits) and the facts it was made on. A `daily_loss` at or over
+    `max_daily_loss` decides as the server would: trading turns reducing first."""
     facts = base_facts(tool, dict(values), venue)
     facts.update(given or {})
     needed = needed_facts(policy, tool, risk)
+    if reducing is not None and tool == "binance_spot_place_order":
+        needed |= {"sells_held"}
     if needed - facts.keys():
         asyncio.run(derive(tool, dict(values), facts, needed, _no_exchange))
+    value = facts.pop("account_value", None)
+    if value is not None:
+        facts.setdefault("daily_loss", value)  # offline, the value is the exchange's: unknown
+    limit, loss = policy.limits.max_daily_loss, facts.get("daily_loss")
+    if reducing is None and limit is not None and risk in ("write", "financial"):
+        try:
+            reached = (
+                loss is not None and not isinstance(loss, Unknown) and to_decimal(loss) >= limit
+            )
+        except Incomparable:
+            reached = False
+        if reached:
+            reducing = (
+                f"trading is reducing until the end of the UTC day (the day's loss "
+                f"{loss} USDT reached the limit {dec_str(limit)} (limits.max_daily_loss))"
+            )
     counters = MemoryCounters(used_today)
     decision = None
     for _ in range(repeat):
-        decision = decide(policy, tool, risk, facts, halted=halted, counters=counters)
+        decision = decide(
+            policy, tool, risk, facts, halted=halted, reducing=reducing, counters=counters
+        )
     assert decision is not None
     return decision, facts
 

@@ -1,6 +1,6 @@
 """The facts a policy decides on (SPEC §4.3): the validated arguments, plus derived values —
 `notional`, `market`, `venue`, `reduces_position`, `leverage` (and `open_orders` for
-`max_open_orders`). Derived values that need the exchange (a MARKET order's price, the current
+`max_open_orders`), and the account-wide figures of guard/exposure.py. Derived values that need the exchange (a MARKET order's price, the current
 leverage) are computed only when the policy asks for them; one that cannot be computed becomes
 `Unknown`, which denies the call.
 """
@@ -15,7 +15,14 @@ from typing import Any
 from binance_mcp.exchange.client import Exchange
 from binance_mcp.exchange.errors import ToolFailure
 from binance_mcp.exchange.order_types import FUTURES_TRIGGERED, SPOT_PRICED, SPOT_TRIGGERED
+from binance_mcp.guard.engine import ORDER_TOOLS as _ORDER_TOOLS
 from binance_mcp.guard.engine import Unknown
+from binance_mcp.guard.exposure import (
+    account_value,
+    exposure_figures,
+    position_figures,
+    sells_held,
+)
 
 # Gives the exchange, connecting at the first call; the CLI's offline commands pass one that
 # raises `Unknown` instead.
@@ -72,6 +79,46 @@ async def derive(
         facts["leverage"] = await _guarded(lambda: _leverage(tool, args, venue), "leverage")
     if "open_orders" in needed and "open_orders" not in facts:
         facts["open_orders"] = await _guarded(lambda: _open_orders(tool, venue), "open_orders")
+    if tool in _ORDER_TOOLS:
+        await _account_wide(tool, args, facts, needed, venue)
+    if "daily_loss" in needed and "daily_loss" not in facts and "account_value" not in facts:
+        # The guard turns the value into the day's loss with the state store's day figures.
+        facts["account_value"] = await _guarded(lambda: account_value(venue), "daily_loss")
+
+
+async def _account_wide(
+    tool: str, args: dict[str, Any], facts: dict[str, Any], needed: frozenset[str], venue: Venue
+) -> None:
+    """The position and exposure figures (guard/exposure.py), and `sells_held`. When they were
+    read is kept (`account_read_at`): orders answered since may be missing from them, and the
+    state store counts those (positions and open orders are never shared between reads)."""
+    if needed & {"position_notional_after", "exposure_after"}:
+        facts.setdefault("account_read_at", time.time())
+    if needed & {"position_notional", "position_notional_after"} and (
+        "position_notional_after" not in facts
+    ):
+        figures = await _guarded(
+            lambda: position_figures(tool, args, venue), "position_notional_after"
+        )
+        before, after = (figures, figures) if isinstance(figures, Unknown) else figures
+        facts.setdefault("position_notional", before)
+        facts["position_notional_after"] = after
+    if needed & {"exposure", "exposure_after"} and "exposure_after" not in facts:
+        if "notional" not in facts:
+            facts["notional"] = await _guarded(lambda: _notional(tool, args, venue), "notional")
+        notional = facts["notional"]
+        if isinstance(notional, Unknown):
+            figures = notional
+        else:
+            reduces = facts.get("reduces_position") is True
+            figures = await _guarded(
+                lambda: exposure_figures(tool, args, notional, reduces, venue), "exposure_after"
+            )
+        before, after = (figures, figures) if isinstance(figures, Unknown) else figures
+        facts.setdefault("exposure", before)
+        facts["exposure_after"] = after
+    if "sells_held" in needed and "sells_held" not in facts and tool == "binance_spot_place_order":
+        facts["sells_held"] = await _guarded(lambda: sells_held(args, venue), "sells_held")
 
 
 async def _guarded(compute: Any, name: str) -> Any:

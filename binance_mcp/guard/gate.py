@@ -39,9 +39,9 @@ from binance_mcp.guard.engine import (
     decide,
     may_need_approval,
     needed_facts,
+    only_shrinks,
 )
 from binance_mcp.guard.facts import base_facts, derive
-from binance_mcp.guard.halt import halted
 from binance_mcp.guard.policy import DEFAULT_POLICY, Policy, PolicyError, RateLimit, load_policy
 from binance_mcp.guard.store import (
     BudgetHit,
@@ -52,6 +52,16 @@ from binance_mcp.guard.store import (
     StateUnavailable,
 )
 from binance_mcp.guard.tool_index import RiskClass, ToolSpec
+from binance_mcp.guard.trading_state import (
+    ACTIVE,
+    BY_LOSS_LIMIT,
+    Trading,
+    TradingState,
+    halted,
+    utc_today,
+)
+from binance_mcp.guard.trading_state import read as read_trading_state
+from binance_mcp.guard.trading_state import set_state as set_trading_state
 from binance_mcp.guard.verdicts import ApprovalChannel, Verdict, summary
 
 log = logging.getLogger(__name__)
@@ -193,18 +203,93 @@ class Guard:
     def halted(self) -> str | None:
         return halted(self.state_dir)
 
-    def _halted(self, tool: ToolSpec) -> str | None:
-        # The kill switch concerns writes and orders only: reads and cancels skip the file.
-        return self.halted() if tool.risk in ("write", "financial") else None
+    def trading(self) -> Trading:
+        """The state dir's trading state, read afresh (every server on it sees a change)."""
+        return read_trading_state(self.state_dir)
+
+    def _trading(self, tool: ToolSpec) -> Trading:
+        # The trading state concerns writes and orders only: reads and cancels skip the file.
+        return self.trading() if tool.risk in ("write", "financial") else ACTIVE
 
     async def _facts(
-        self, tool: ToolSpec, args: dict[str, Any], policy: Policy, venue: VenueSource
+        self,
+        tool: ToolSpec,
+        args: dict[str, Any],
+        policy: Policy,
+        venue: VenueSource,
+        trading: Trading = ACTIVE,
     ) -> dict[str, Any]:
         facts = base_facts(tool.name, args, self.venue)
         needed = needed_facts(policy, tool.name, tool.risk)
+        if trading.state is TradingState.REDUCING and tool.name == "binance_spot_place_order":
+            needed |= {"sells_held"}  # the one way a spot order can pass while reducing
         if needed - facts.keys():
             await derive(tool.name, args, facts, needed, venue)
+        value = facts.pop("account_value", None)
+        if value is not None and "daily_loss" not in facts:
+            facts["daily_loss"] = self._daily_loss(value)
         return facts
+
+    def _daily_loss(self, value: Any) -> Any:
+        if isinstance(value, Unknown):
+            return value
+        try:
+            return self.store.daily_loss(value)
+        except StateUnavailable as exc:
+            return Unknown("daily_loss", str(exc))
+
+    def _loss_limit(self, policy: Policy, facts: dict[str, Any], trading: Trading) -> Trading:
+        """The trading state after the day's loss is compared with `max_daily_loss`: reached,
+        trading turns `reducing` until the end of the UTC day (or `binance-mcp resume`)."""
+        limit, loss = policy.limits.max_daily_loss, facts.get("daily_loss")
+        if limit is None or not isinstance(loss, Decimal) or loss < limit:
+            return trading
+        if trading.state is not TradingState.ACTIVE:
+            return trading
+        reason = (
+            f"the day's loss {dec_str(loss)} USDT reached the limit {dec_str(limit)} "
+            "(limits.max_daily_loss)"
+        )
+        changed = set_trading_state(
+            self.state_dir, TradingState.REDUCING, reason, by=BY_LOSS_LIMIT, day=utc_today()
+        )
+        log.warning("trading is now reducing: %s", reason)
+        self._finish(
+            {
+                "time": utc_now(),
+                "event": "trading_state_changed",
+                "venue": self.venue,
+                "from": trading.state.value,
+                "to": changed.state.value,
+                "rule": BY_LOSS_LIMIT,
+                "reason": reason,
+                "daily_loss": dec_str(loss),
+                "limit": dec_str(limit),
+            },
+            time.perf_counter(),
+        )
+        return changed
+
+    def _decide(
+        self,
+        policy: Policy,
+        tool: ToolSpec,
+        facts: dict[str, Any],
+        trading: Trading,
+        counters: CallCounters | None = None,
+    ) -> Decision:
+        state = trading.state
+        return decide(
+            policy,
+            tool.name,
+            tool.risk,
+            facts,
+            halted=trading.why().removeprefix("trading is halted: ")
+            if state is TradingState.HALTED
+            else None,
+            reducing=trading.why() if state is TradingState.REDUCING else None,
+            counters=counters,
+        )
 
     def _call_digest(self, tool: ToolSpec, args: dict[str, Any]) -> str:
         """What an approval is bound to: the tool, its normalised arguments, the policy."""
@@ -221,8 +306,9 @@ class Guard:
         if policy.mode != "enforce" or not may_need_approval(policy, tool.name, tool.risk):
             return None
         args = {k: v for k, v in args.items() if v is not None}
-        facts = await self._facts(tool, args, policy, venue)
-        decision = decide(policy, tool.name, tool.risk, facts, halted=self._halted(tool))
+        trading = self._trading(tool)
+        facts = await self._facts(tool, args, policy, venue, trading)
+        decision = self._decide(policy, tool, facts, trading)
         if decision.action != "approve":
             return None
         text = await self._describe(tool, args, facts, decision, venue)
@@ -276,16 +362,19 @@ class Guard:
         try:
             policy = self.policy.current()
             version = self.policy.version
-            facts = await self._facts(tool, args, policy, venue)
-            decision = decide(
-                policy, tool.name, tool.risk, facts, halted=self._halted(tool), counters=counters
-            )
+            trading = self._trading(tool)
+            facts = await self._facts(tool, args, policy, venue, trading)
+            trading = self._loss_limit(policy, facts, trading)
+            decision = self._decide(policy, tool, facts, trading, counters)
             record.update(decision=decision.action, rule=decision.rule, reason=decision.reason)
+            if trading.state is not TradingState.ACTIVE:
+                record["trading"] = trading.why()
             if "notional" in facts and not isinstance(facts["notional"], Exception):
                 notional = facts["notional"]
                 shown = dec_str(notional) if isinstance(notional, Decimal) else notional
                 record["notional"] = shown
-            enforce = policy.mode == "enforce" or decision.rule == "kill switch"
+            # A person's halt, or the loss limit's, holds in monitor mode too.
+            enforce = policy.mode == "enforce" or decision.rule in ("kill switch", "trading state")
             if not enforce and decision.action != "allow":
                 record["mode"] = "monitor"
             action = decision.action if enforce else "allow"
@@ -309,7 +398,7 @@ class Guard:
                     refused.end = "timeout" if verdict.how == "timeout" else "denied"
                     raise refused
                 # A person may take a while: a halt or a policy edit meanwhile wins.
-                changed = self._changed_while_waiting(tool, version)
+                changed = self._changed_while_waiting(tool, facts, version)
                 if changed is not None:
                     raise Refused(f"Denied by policy: {changed}; nothing was sent")
                 # Approved: what the policy does next (a dry run stays a dry run).
@@ -390,10 +479,14 @@ class Guard:
         }
         self._finish(record, time.perf_counter())
 
-    def _changed_while_waiting(self, tool: ToolSpec, version: str) -> str | None:
-        reason = self._halted(tool)
-        if reason is not None:
-            return f"trading was halted while the approval was pending: {reason}"
+    def _changed_while_waiting(
+        self, tool: ToolSpec, facts: dict[str, Any], version: str
+    ) -> str | None:
+        trading = self._trading(tool)
+        if trading.state is TradingState.HALTED:
+            return f"trading was halted while the approval was pending: {self.halted()}"
+        if trading.state is TradingState.REDUCING and not only_shrinks(tool.name, facts):
+            return f"while the approval was pending, {trading.why()}"
         self.policy.current()
         if self.policy.version != version:
             return "the policy changed while the approval was pending; call again"

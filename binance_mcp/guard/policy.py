@@ -28,7 +28,17 @@ from binance_mcp.guard.conditions import Test, compile_condition
 from binance_mcp.guard.tool_index import RiskClass, tool_index
 
 Action = Literal["allow", "deny", "approve", "dry_run"]
-DERIVED_FACTS: Final = ("notional", "market", "venue", "reduces_position", "leverage")
+DERIVED_FACTS: Final = (
+    "notional",
+    "market",
+    "venue",
+    "reduces_position",
+    "leverage",
+    "sells_held",
+    "position_notional_after",
+    "exposure_after",
+    "daily_loss",
+)
 RATE_UNITS: Final = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE: Final = re.compile(r"\s*(\d+)\s*/\s*(second|minute|hour|day)\s*")
 
@@ -150,6 +160,12 @@ class Limits(_Strict):
     daily_notional: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
     max_open_orders: Annotated[int, Field(ge=0)] | None = None
     futures: Literal["allow", "reduce_only", "deny"] = "allow"
+    # USDT: a symbol's position after an order (`position_notional_after`).
+    max_position_notional: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
+    # USDT: the account's gross futures exposure after an order (`exposure_after`).
+    max_exposure: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
+    # USDT: reached, trading turns `reducing` until the end of the UTC day (`daily_loss`).
+    max_daily_loss: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
 
 
 class Policy(_Strict):

@@ -32,7 +32,7 @@ try:  # POSIX; elsewhere an entry's lock cannot be checked and the pid alone dec
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from binance_mcp.guard.halt import ENV_HALT
+from binance_mcp.guard.trading_state import ENV_HALT
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,10 @@ STATE_DB: Final = "state.sqlite3"
 # order may have gone out) and no longer as in flight.
 STALE_RESERVATION_S: Final = 900.0
 KEEP_DAYS: Final = 3
+# An order's effect on position and exposure counts while it is being placed; once answered,
+# the exchange's positions and open orders show it. Past this, a reservation left by a server
+# that died mid-call is dropped: the exchange shows what that order did by then.
+IN_FLIGHT_S: Final = 120.0
 _BUSY_TIMEOUT_S: Final = 10.0
 
 _SCHEMA: Final = """
@@ -49,6 +53,20 @@ CREATE TABLE IF NOT EXISTS orders (
     settled_at REAL
 );
 CREATE INDEX IF NOT EXISTS orders_by_day ON orders (day);
+CREATE TABLE IF NOT EXISTS in_flight (
+    id TEXT PRIMARY KEY,
+    venue TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    size TEXT NOT NULL,
+    reserved_at REAL NOT NULL,
+    settled_at REAL
+);
+CREATE TABLE IF NOT EXISTS day_value (
+    venue TEXT NOT NULL,
+    day TEXT NOT NULL,
+    high TEXT NOT NULL,
+    PRIMARY KEY (venue, day)
+);
 """
 
 
@@ -68,6 +86,18 @@ class RateHit:
 
 
 @dataclass(frozen=True)
+class Reach:
+    """A position or the exposure, in the quote asset, before and after the order as the
+    exchange shows it (orders still being placed are added by the store), and its limit."""
+
+    before: Decimal
+    after: Decimal
+    limit: Decimal
+    # When the exchange was asked (time.time()): orders answered since may be missing from it.
+    read_at: float = 0.0
+
+
+@dataclass(frozen=True)
 class OrderSlot:
     """What an order would add to the shared counters, and the limits it must stay within."""
 
@@ -77,6 +107,13 @@ class OrderSlot:
     max_open_orders: int | None
     open_now: int | None  # open orders the exchange listed for this market
     listed_at: float | None  # when that listing was requested (time.time())
+    symbol: str = ""
+    size: Decimal = Decimal(0)  # the order's notional: what it adds while in flight
+    position: Reach | None = None  # `max_position_notional`, for growing orders
+    exposure: Reach | None = None  # `max_exposure`, for growing orders
+
+    def holds_reach(self) -> bool:
+        return (self.position is not None or self.exposure is not None) and self.size > 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +125,34 @@ class BudgetHit:
 def utc_day(at: float | None = None) -> str:
     moment = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
     return moment.date().isoformat()
+
+
+def reach_denial(
+    slot: OrderSlot, symbol_in_flight: Decimal, all_in_flight: Decimal
+) -> BudgetHit | None:
+    """The position or exposure limit `slot` would break, counting the orders other calls are
+    placing now (the exchange does not show them yet)."""
+    checks = (
+        (
+            slot.position,
+            symbol_in_flight,
+            "limits.max_position_notional",
+            f"{slot.symbol} position",
+        ),
+        (slot.exposure, all_in_flight, "limits.max_exposure", "gross futures exposure"),
+    )
+    for reach, pending, rule, what in checks:
+        if reach is None or reach.after <= reach.before:
+            continue  # an order that does not grow it passes, however large it is
+        before, after = reach.before + pending, reach.after + pending
+        if after > reach.limit:
+            being = f" ({dec_str(pending)} of it in orders being placed)" if pending else ""
+            return BudgetHit(
+                rule,
+                f"{what} would be {dec_str(after)} after this order, above the limit "
+                f"{dec_str(reach.limit)} (before it: {dec_str(before)}{being})",
+            )
+    return None
 
 
 def budget_denial(slot: OrderSlot, used_today: Decimal, in_flight: int) -> BudgetHit | None:
@@ -245,6 +310,17 @@ class StateStore(Database):
                 (self.venue, slot.market, since),
             ).fetchone()
             hit = budget_denial(slot, used, in_flight)
+            if hit is None and slot.holds_reach():
+                db.execute("DELETE FROM in_flight WHERE reserved_at < ?", (now - IN_FLIGHT_S,))
+                # Orders answered after the exchange was read may be missing from its answer.
+                read_at = min(r.read_at for r in (slot.position, slot.exposure) if r is not None)
+                rows = db.execute(
+                    "SELECT symbol, size FROM in_flight WHERE venue = ? "
+                    "AND (settled_at IS NULL OR settled_at > ?)",
+                    (self.venue, read_at),
+                ).fetchall()
+                mine = sum((Decimal(s) for sym, s in rows if sym == slot.symbol), Decimal(0))
+                hit = reach_denial(slot, mine, sum((Decimal(s) for _, s in rows), Decimal(0)))
             if hit is not None:
                 return hit
             ident = uuid.uuid4().hex
@@ -253,11 +329,22 @@ class StateStore(Database):
                 "VALUES (?, ?, ?, ?, ?, 'reserved', ?)",
                 (ident, self.venue, day, slot.market, format(slot.notional, "f"), now),
             )
+            if slot.holds_reach():
+                db.execute(
+                    "INSERT INTO in_flight (id, venue, symbol, size, reserved_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (ident, self.venue, slot.symbol, format(slot.size, "f"), now),
+                )
         return ident
 
     def settle(self, ident: str, placed: bool) -> None:
         """An order was placed (its notional stays spent) or definitely not (released)."""
         with self.transaction() as db:
+            if placed:
+                # Counted on by calls that read the exchange before it was answered.
+                db.execute("UPDATE in_flight SET settled_at = ? WHERE id = ?", (time.time(), ident))
+            else:
+                db.execute("DELETE FROM in_flight WHERE id = ?", (ident,))
             if placed:
                 db.execute(
                     "UPDATE orders SET state = 'placed', settled_at = ? WHERE id = ?",
@@ -265,6 +352,28 @@ class StateStore(Database):
                 )
             else:
                 db.execute("DELETE FROM orders WHERE id = ?", (ident,))
+
+    def daily_loss(self, value: Decimal) -> Decimal:
+        """How far `value` (the account in USDT) is below the day's high-water mark: the first
+        value seen this UTC day, raised by every higher one since (so a deposit cannot hide a
+        later loss). Never negative."""
+        day = utc_day()
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT high FROM day_value WHERE venue = ? AND day = ?", (self.venue, day)
+            ).fetchone()
+            high = value if row is None else max(Decimal(row[0]), value)
+            db.execute(
+                "INSERT OR REPLACE INTO day_value (venue, day, high) VALUES (?, ?, ?)",
+                (self.venue, day, format(high, "f")),
+            )
+            db.execute("DELETE FROM day_value WHERE day < ?", (utc_day(time.time() - 86400),))
+        return max(high - value, Decimal(0))
+
+    def restart_loss_count(self) -> None:
+        """`resume` after the loss limit: today's loss is counted afresh from the next value."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM day_value WHERE day = ?", (utc_day(),))
 
     def used_today(self) -> Decimal:
         with self.transaction() as db:
@@ -301,7 +410,7 @@ class MemoryCounters:
 
     def reserve(self, slot: OrderSlot) -> str | BudgetHit:
         used = self.used_today + sum(self.reserved.values(), Decimal(0))
-        hit = budget_denial(slot, used, 0)
+        hit = budget_denial(slot, used, 0) or reach_denial(slot, Decimal(0), Decimal(0))
         if hit is not None:
             return hit
         ident = uuid.uuid4().hex

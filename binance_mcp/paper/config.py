@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -40,6 +40,10 @@ class PaperConfig:
     # How far the exchange's clock runs ahead of this machine's (ms; negative: behind). Tests
     # may change `PaperState.clock_offset_ms` while the exchange runs.
     clock_offset_ms: int = 0
+    # What GET /sapi/v1/account/apiRestrictions reports of the paper keys, over defaults that
+    # cannot withdraw (spot_routes.py); tests set e.g. {"enableWithdrawals": True} to see how
+    # binance-mcp treats such a key.
+    api_restrictions: dict[str, Any] | None = None
 
     def use_keys(self, key: SecretStr | None, secret: SecretStr | None) -> None:
         """The user's keys (BINANCE_API_KEY/SECRET) when both are set; else the generated ones."""

@@ -1,8 +1,9 @@
-"""The spot REST endpoints (`/api/v3/...`): which parameters each reads, what it weighs, and
-the answer it gives, in Binance's shapes."""
+"""The spot REST endpoints (`/api/v3/...`, and the key's permissions under `/sapi`): which
+parameters each reads, what it weighs, and the answer it gives, in Binance's shapes."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -287,6 +288,33 @@ def my_trades(state: PaperState, p: Params, now: int) -> Any:
     return state.spot.my_trades(p)
 
 
+# When the paper keys came to be, as far as the exchange can tell: they are generated at each
+# start unless the user gives their own.
+_STARTED_MS = int(time.time() * 1000)
+
+
+def api_restrictions(state: PaperState, p: Params, now: int) -> Any:
+    """The key's permissions (a /sapi wallet endpoint on Binance, served from the spot host as
+    there). Paper keys read and trade spot and futures and can never withdraw or transfer; a
+    test may report otherwise through `PaperConfig.api_restrictions`."""
+    return {
+        "ipRestrict": False,
+        "createTime": _STARTED_MS,
+        "enableReading": True,
+        "enableWithdrawals": False,
+        "enableInternalTransfer": False,
+        "enableMargin": False,
+        "enableFutures": True,
+        "permitsUniversalTransfer": False,
+        "enableVanillaOptions": False,
+        "enableFixApiTrade": False,
+        "enableFixReadOnly": False,
+        "enableSpotAndMarginTrading": True,
+        "enablePortfolioMarginTrading": False,
+        **(state.config.api_restrictions or {}),
+    }
+
+
 def _s(*names: str) -> frozenset[str]:
     return frozenset(names)
 
@@ -345,4 +373,5 @@ SPOT_ROUTES: Routes = {
         True,
         _s("symbol", "orderId", "startTime", "endTime", "fromId", "limit"),
     ),
+    ("GET", "/sapi/v1/account/apiRestrictions"): Endpoint(api_restrictions, 1, True, _s()),
 }

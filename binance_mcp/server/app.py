@@ -199,6 +199,23 @@ def build_server(settings: Settings) -> BinanceServer:
                 done.set_result(fixed)
                 runtime = Runtime(settings, done, guard)
                 try:
+                    # The key itself, before anything is served: a key that can withdraw ends
+                    # the start here (KeyRefused; the CLI prints its one line and exits 2).
+                    # Paper keys are the paper exchange's own and cannot withdraw.
+                    if settings.venue != "paper" and settings.has_keys:
+                        from binance_mcp.exchange.key_check import KeyRefused, check_key
+                        from binance_mcp.guard.key_use import trading_use
+
+                        use = trading_use(holder.current())
+                        verdict = await check_key(
+                            await runtime.exchange(),
+                            trades_spot=use.spot,
+                            trades_futures=use.futures,
+                            allow_withdrawal=settings.allow_withdrawal_key,
+                        )
+                        if verdict.fatal is not None:
+                            raise KeyRefused(verdict.fatal)
+                        runtime.key_warnings = list(verdict.warnings)
                     yield runtime
                 finally:
                     await runtime.aclose()

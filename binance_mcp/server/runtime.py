@@ -47,6 +47,9 @@ class Runtime:
         self.settings = settings
         self.guard = guard
         self.approver = Approver(settings.approval_timeout)
+        # What the API key check at start found (exchange/key_check.py), for
+        # binance_account_status; empty when the key was not checked (paper, no keys).
+        self.key_warnings: list[str] = []
         self._endpoints = endpoints
         # Starts the in-process paper exchange if it has not started yet (idempotent).
         self._start_venue = start_venue

@@ -212,6 +212,8 @@ class AccountStatus(Result):
     policyMode: str
     policyError: str | None = Field(description="Why the last edit of the file was refused")
     halted: str | None = Field(description="Why trading is halted (kill switch), if it is")
+    keyWarnings: list[str] = Field(description="API key check at start")
+    trading: str = Field(description="Trading state (active, reducing, halted) and why")
 
 
 @tool("read", "Server status")
@@ -241,6 +243,8 @@ async def binance_account_status(ctx: Ctx) -> AccountStatus:
         policyMode=guard.policy.current().mode,
         policyError=guard.policy.error,
         halted=guard.halted(),
+        keyWarnings=list(runtime.key_warnings),
+        trading=guard.trading().why(),
     )
 
 

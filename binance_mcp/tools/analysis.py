@@ -577,7 +577,7 @@ async def binance_get_optimal_trade_size(
     ctx: Ctx,
     symbol: Symbol,
     side: Side,
-    maxPriceImpact: Annotated[PositiveDecimal, Field(description="Percent, e.g. 0.5")],
+    maxPriceImpact: Annotated[PositiveDecimal, Field(description="%, e.g. 0.5")],
     market: MarketName = "spot",
 ) -> TradeSizeResult:
     """Largest market order within maxPriceImpact % of the best price."""

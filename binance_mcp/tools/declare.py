@@ -25,9 +25,10 @@ F = TypeVar("F", bound=ToolFn)
 
 class Runtime(Protocol):
     """What a tool finds in its context for the life of the server (server/runtime.py holds
-    it): the venue's client and the guard in force."""
+    it): the venue's client, the guard in force, and what the API key check at start found."""
 
     guard: Guard
+    key_warnings: list[str]
 
     async def exchange(self) -> Exchange: ...
 

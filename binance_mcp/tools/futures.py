@@ -191,7 +191,7 @@ async def binance_futures_place_order(
     timeInForce: TimeInForce | None = None,
     positionSide: PositionSide | None = None,
     reduceOnly: Annotated[bool | None, Field(description="One-way mode only")] = None,
-    closePosition: Annotated[bool | None, Field(description="Close all; no quantity")] = None,
+    closePosition: Annotated[bool | None, Field(description="Close all")] = None,
     callbackRate: Annotated[PositiveDecimal | None, Field(description="Trailing %, 0.1-10")] = None,
     workingType: Literal["MARK_PRICE", "CONTRACT_PRICE"] | None = None,
     newClientOrderId: ClientId | None = None,

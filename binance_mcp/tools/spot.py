@@ -279,7 +279,7 @@ async def binance_spot_open_orders(ctx: Ctx, symbol: Symbol | None = None) -> Sp
 async def binance_spot_order_history(
     ctx: Ctx,
     symbol: Symbol,
-    orderId: Annotated[int | None, Field(gt=0, description="Start from this order id")] = None,
+    orderId: Annotated[int | None, Field(gt=0, description="From this order id")] = None,
     startTime: Millis | None = None,
     endTime: Millis | None = None,
     limit: Limit1000 = 50,
