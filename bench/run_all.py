@@ -19,7 +19,7 @@ from typing import Final
 
 from bench.common import REPO, Summary, machine_info, table
 
-BENCHES: Final = ("startup", "guard", "context", "call_overhead", "throughput")
+BENCHES: Final = ("startup", "guard", "context", "call_overhead", "throughput", "paper_exchange")
 
 
 def main(argv: list[str] | None = None) -> int:

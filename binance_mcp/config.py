@@ -85,6 +85,10 @@ class Settings:
     audit_keep: int = DEFAULT_KEEP
     # Start even when the API key can withdraw (exchange/key_check.py refuses such a key).
     allow_withdrawal_key: bool = False
+    # Shared guard state in Redis (guard/redis_state.py) instead of the state dir's SQLite; a
+    # secret like the keys (it may hold a password).
+    state_url: SecretStr | None = field(default=None, repr=False)
+    state_timeout: float = 1.0
 
     @property
     def has_keys(self) -> bool:
@@ -121,6 +125,7 @@ def resolve_settings(
     policy: str | os.PathLike[str] | None = None,
     state_dir: str | os.PathLike[str] | None = None,
     allow_withdrawal_key: bool = False,
+    state_url: str | None = None,
 ) -> Settings:
     """Resolve settings from `env` (default: the process environment) and command-line values,
     which win over the environment. Raises `ConfigError` on anything inconsistent."""
@@ -156,6 +161,8 @@ def resolve_settings(
         audit_keep=_count(env, ENV_AUDIT_KEEP, AUDIT_KEEP_RANGE) or DEFAULT_KEEP,
         # The flag can only accept; a malformed variable is refused even when the flag is given.
         allow_withdrawal_key=_env_flag(env, ENV_ALLOW_WITHDRAWAL_KEY) or allow_withdrawal_key,
+        state_url=resolve_state_url(env, state_url),
+        state_timeout=_seconds(env, ENV_STATE_TIMEOUT, STATE_TIMEOUT_RANGE) or 1.0,
     )
     if not has_keys and not settings.paper_in_process:
         log.warning(
@@ -347,6 +354,31 @@ def _warn_unusual_path(name: str, url: str | None, suffix: str, example: str) ->
             url,
             example,
         )
+
+
+ENV_STATE_URL: Final = "BINANCE_MCP_STATE_URL"
+ENV_STATE_TIMEOUT: Final = "BINANCE_MCP_STATE_TIMEOUT"
+# Seconds a Redis command may take before the call that needs it is denied.
+STATE_TIMEOUT_RANGE: Final = (0.05, 30.0)
+
+
+def resolve_state_url(env: Mapping[str, str], cli_value: str | None) -> SecretStr | None:
+    """`--state-url` or BINANCE_MCP_STATE_URL: redis:// or rediss:// (TLS). The URL is never
+    echoed whole: it may carry a password."""
+    value = cli_value if cli_value is not None else _env_value(env, ENV_STATE_URL)
+    if not value:
+        return None
+    scheme = urlsplit(value).scheme
+    if scheme not in ("redis", "rediss"):
+        raise ConfigError(
+            f"{ENV_STATE_URL} must be a redis:// or rediss:// URL "
+            f"(redis://[user:password@]host:port/db), got a {scheme or 'schemeless'} URL"
+        )
+    try:
+        urlsplit(value).port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"{ENV_STATE_URL}: the port is not a number") from None
+    return SecretStr(value)
 
 
 def resolve_state_dir(

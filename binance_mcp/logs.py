@@ -26,13 +26,14 @@ class _RedactSignatures(logging.Filter):
         return True
 
 
-def setup_logging(env: Mapping[str, str] | None = None) -> int:
-    """Send all logging to stderr. Our own loggers log at `BINANCE_MCP_LOG_LEVEL` (default
-    INFO); other libraries only from WARNING up, since HTTP clients log request URLs at DEBUG.
-    Returns the level. Calling it again replaces the handler rather than adding one."""
+def setup_logging(env: Mapping[str, str] | None = None, level: str | None = None) -> int:
+    """Send all logging to stderr. Our own loggers log at `level` (`--log-level`), else
+    `BINANCE_MCP_LOG_LEVEL` (default INFO); other libraries only from WARNING up, since HTTP
+    clients log request URLs at DEBUG. Returns the level. Calling it again replaces the handler
+    rather than adding one."""
     if env is None:
         env = os.environ
-    name = env.get(ENV_LOG_LEVEL, "").strip().upper() or "INFO"
+    name = (level or env.get(ENV_LOG_LEVEL, "")).strip().upper() or "INFO"
     if name not in _LEVELS:
         raise ConfigError(
             f"{ENV_LOG_LEVEL} must be one of {', '.join(_LEVELS)} (got {env[ENV_LOG_LEVEL]!r})"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHES = ["startup", "guard", "context", "call_overhead", "throughput"]
+BENCHES = ["startup", "guard", "context", "call_overhead", "throughput", "paper_exchange"]
 # What each one prints among its figures, whatever the numbers.
 FIGURES = {
     "startup": ["tools/list answered", "peak RSS at tools/list", "35"],
@@ -23,6 +23,7 @@ FIGURES = {
     "context": ["legacy (2025-11-25)", "default (2026-07-28)", "largest 5 tools"],
     "call_overhead": ["direct python-binance", "binance-mcp, legacy", "p90", "audit log"],
     "throughput": ["calls/s", "lag max", "full GCs", "event loop blocked"],
+    "paper_exchange": ["1–1000", "p99", "price read (GET)", "MARKET order (POST)", "32 clients"],
 }
 
 

@@ -220,10 +220,10 @@ def test_client_config_launches_this_server(relative: str, tmp_path: Path) -> No
         command = [server["command"], *server["args"]]
         if command[0] == "uvx":
             assert command[1:3] == ["--from", command[2]] and CHECKOUT in command[2]
-            assert command[3:] == ["binance-mcp"]
+            assert command[3:] == ["binance-guard-mcp"]
         elif command[0] == "pipx":
             assert command[1:4] == ["run", "--spec", command[3]] and CHECKOUT in command[3]
-            assert command[4:] == ["binance-mcp"]
+            assert command[4:] == ["binance-guard-mcp"]
         else:
             assert command[0].startswith(CHECKOUT) and command[1:] == ["-m", "binance_mcp"]
         # What the server makes of it, once the user has filled in their paths (and, for

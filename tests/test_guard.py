@@ -4,6 +4,7 @@ exchange's own state proving that a denied call sent nothing."""
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ElicitRequestParams, ElicitResult
+from pydantic import SecretStr
 
 from binance_mcp.cli import guard_commands
 from binance_mcp.exchange import client as exchange_module
@@ -35,7 +37,11 @@ def guarded_server(
     path = tmp_path / "policy.yaml"
     path.write_text(textwrap.dedent(policy))
     settings = paper_settings(paper, tmp_path / "state", policy=path)
-    return build_server(replace(settings, approval_timeout=approval_timeout))
+    settings = replace(settings, approval_timeout=approval_timeout)
+    if os.environ.get("BINANCE_MCP_TEST_STATE_URL"):
+        # The same guard tests against shared state in Redis (tests/test_shared_state.py).
+        settings = replace(settings, state_url=SecretStr(os.environ["BINANCE_MCP_TEST_STATE_URL"]))
+    return build_server(settings)
 
 
 def orders_sent(paper: PaperExchange) -> list[dict[str, Any]]:

@@ -184,8 +184,10 @@ def test_futures_requests_follow_the_wire_rules(paper: PaperExchange, client: An
     url = f"{paper.futures_url}/v2/account?timestamp={int(time.time() * 1000)}&signature=00"
     bad = requests.get(url, headers={"X-MBX-APIKEY": paper.config.api_key}, timeout=5)
     assert (bad.status_code, bad.json()["code"]) == (400, -1022)
-    wrong = requests.get(url, headers={"X-MBX-APIKEY": "nope"}, timeout=5)
+    wrong = requests.get(url, headers={"X-MBX-APIKEY": "n" * 64}, timeout=5)
     assert (wrong.status_code, wrong.json()["code"]) == (401, -2015)
+    malformed = requests.get(url, headers={"X-MBX-APIKEY": "nope"}, timeout=5)
+    assert (malformed.status_code, malformed.json()["code"]) == (401, -2014)
     client.timestamp_offset = -20_000
     with pytest.raises(BinanceAPIException) as exc:
         client.futures_account_balance()

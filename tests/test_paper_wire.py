@@ -69,8 +69,12 @@ def test_api_key_errors(paper: PaperExchange) -> None:
     query = signed_query(paper.config.api_secret, f"timestamp={now_ms()}")
     url = f"{paper.spot_url}/v3/account?{query}"
     assert error_of(requests.get(url, timeout=5)) == (401, -2014, "API-key format invalid.")
-    wrong = requests.get(url, headers={"X-MBX-APIKEY": "not-the-key"}, timeout=5)
+    wrong = requests.get(url, headers={"X-MBX-APIKEY": "A1" * 32}, timeout=5)
     assert error_of(wrong) == (401, -2015, "Invalid API-key, IP, or permissions for action.")
+    # Binance's keys are 64 letters and digits: anything else is malformed, not unknown.
+    for malformed in ("not-the-key", "A1" * 31, "A1" * 31 + "-_"):
+        answer = requests.get(url, headers={"X-MBX-APIKEY": malformed}, timeout=5)
+        assert error_of(answer) == (401, -2014, "API-key format invalid.")
 
 
 def test_timestamp_rules(paper: PaperExchange, client: Any) -> None:

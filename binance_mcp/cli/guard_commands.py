@@ -117,21 +117,12 @@ def _reach(alive: list[servers.ServerEntry], state_dir: Path) -> str:
 
 
 def resume(state_dir: Path) -> int:
-    from binance_mcp.guard.store import StateStore, StateUnavailable
-
     if (refused := refuse_unused(state_dir, "resume")) is not None:
         return refused
-    was = kill_switch.read(state_dir)
-    was_on = kill_switch.resume(state_dir)
-    if was.by == kill_switch.BY_LOSS_LIMIT:
-        # Otherwise the same loss would switch trading back to reducing at the next call.
-        try:
-            for venue in ("live", "testnet", "demo", "paper"):
-                store = StateStore(state_dir, venue)
-                store.restart_loss_count()
-                store.close()
-        except StateUnavailable as exc:
-            sys.stderr.write(f"binance-mcp resume: today's loss could not be reset: {exc}\n")
+    # Shared with the console's Resume button.
+    was, was_on, problem = kill_switch.resume_trading(state_dir)
+    if problem is not None:
+        sys.stderr.write(f"binance-mcp resume: today's loss could not be reset: {problem}\n")
     sys.stdout.write(
         ("resumed\n" if was.state is kill_switch.TradingState.HALTED else "resumed from reducing\n")
         if was_on

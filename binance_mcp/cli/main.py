@@ -1,6 +1,6 @@
 """The `binance-mcp` command: `serve` (the default, the stdio MCP server), `paper` (the paper
 exchange on its own), and the guard's side — `policy check|explain|test`, `tools`, `halt`,
-`resume`, `approvals`, `audit`, `status`. Errors in the configuration end in one line on stderr
+`resume`, `approvals`, `audit`, `status`, `console` (a web page). Errors in the configuration end in one line on stderr
 and exit code 2.
 
 Heavy imports (the MCP SDK, python-binance, the paper exchange) happen inside the subcommand
@@ -40,6 +40,7 @@ from binance_mcp.config import (
     resolve_policy_path,
     resolve_settings,
     resolve_state_dir,
+    resolve_state_url,
 )
 from binance_mcp.logs import setup_logging
 
@@ -140,6 +141,46 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         "without it such a key stops the server",
     )
     _add_state_dir(parser)
+    _add_transport_options(parser)
+
+
+def _add_transport_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--transport",
+        choices=("stdio", "http"),
+        default=argparse.SUPPRESS,
+        help="stdio (the default: launched by an MCP host) or http (streamable HTTP, for "
+        "several clients or web-based hosts; every request needs the bearer token)",
+    )
+    parser.add_argument(
+        "--host",
+        default=argparse.SUPPRESS,
+        help="http: address to listen on (default 127.0.0.1; others need --allow-remote)",
+    )
+    parser.add_argument(
+        "--port", type=_port, default=argparse.SUPPRESS, help="http: port (default 8000)"
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="http: allow a non-loopback --host (needs BINANCE_MCP_HTTP_TOKEN)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="NAME",
+        help="http: a further name clients reach the server by (Host/Origin check), repeatable",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        default=argparse.SUPPRESS,
+        help="stderr log level (wins over BINANCE_MCP_LOG_LEVEL; default INFO: one line per "
+        "call; DEBUG adds request weights, retries and timings)",
+    )
 
 
 def _add_state_dir(parser: argparse.ArgumentParser) -> None:
@@ -149,6 +190,13 @@ def _add_state_dir(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="state directory (wins over BINANCE_MCP_STATE_DIR; "
         "default: the platform's user state dir)",
+    )
+    parser.add_argument(
+        "--state-url",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="shared guard state in Redis, redis://[user:password@]host:port/db or rediss:// "
+        "(wins over BINANCE_MCP_STATE_URL; default: the state dir's own)",
     )
 
 
@@ -166,8 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="run the MCP server on stdio (the default)",
-        description="Run the MCP server on stdin/stdout, as MCP clients launch it.",
+        help="run the MCP server on stdio (the default) or streamable HTTP",
+        description="Run the MCP server on stdin/stdout, as MCP clients launch it, or with "
+        "--transport http on streamable HTTP (http://127.0.0.1:8000/mcp, bearer token from "
+        "BINANCE_MCP_HTTP_TOKEN or generated into the state dir).",
     )
     _add_version(serve)
     _add_server_options(serve)
@@ -211,6 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ASSET=AMOUNT",
         help="starting USD-M futures balance of a new account, repeatable",
     )
+    paper.add_argument(
+        "--limits",
+        type=_limit_scale,
+        default=1.0,
+        metavar="SCALE|off",
+        help="multiply Binance's rate limits (request weight, new orders) by SCALE; "
+        "off lifts them, for benchmarks (default: Binance's own)",
+    )
 
     policy = commands.add_parser(
         "policy",
@@ -225,6 +283,22 @@ def build_parser() -> argparse.ArgumentParser:
         "with its location and exits 1.",
     )
     check.add_argument("file", type=Path, metavar="FILE")
+    policy_commands.add_parser(
+        "templates",
+        help="list the example policies that come with the package",
+        description="List the example policies `policy init` can write.",
+    )
+    init = policy_commands.add_parser(
+        "init",
+        help="write an example policy to start from",
+        description="Write one of the packaged example policies (see `policy templates`) to "
+        "FILE, or to stdout without FILE. An existing FILE is kept unless --force.",
+    )
+    init.add_argument("file", type=Path, nargs="?", default=None, metavar="FILE")
+    init.add_argument(
+        "--template", default="read-only", metavar="NAME", help="the template (%(default)s)"
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing FILE")
     explain = policy_commands.add_parser(
         "explain",
         help="what the policy decides for one call, and why",
@@ -336,6 +410,45 @@ def build_parser() -> argparse.ArgumentParser:
         "that are no longer running are removed.",
     )
     _add_state_dir(status)
+    state = commands.add_parser(
+        "state",
+        help="the shared guard state in Redis: reset it after it lost its data",
+        description="`binance-mcp state reset --state-url URL` drops the account's shared guard "
+        "state (budgets, counters, reservations, trading state, approvals, the day's loss "
+        "figures) and writes a new marker: after a Redis lost its data, servers refuse trading "
+        "until a person does this. Asks for confirmation unless --yes.",
+    )
+    state_commands = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
+    reset = state_commands.add_parser("reset", help="start the shared state afresh")
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _add_state_dir(reset)
+
+    console = commands.add_parser(
+        "console",
+        help="a local web page to watch the agent, approve its orders and stop it",
+        description="Serve the console on 127.0.0.1: pending approvals with Approve/Deny, the "
+        "trading state with Halt/Reducing/Resume, the audit log live, the limits used vs "
+        "allowed, and the paper account's value. Prints a URL with a random token: the link "
+        "is the key.",
+    )
+    _add_state_dir(console)
+    console.add_argument(
+        "--port", type=_port, default=8765, help="port, 0 for any free one (%(default)s)"
+    )
+    console.add_argument("--open", action="store_true", help="open the page in a browser")
+    console.add_argument(
+        "--policy",
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help="the policy whose limits are shown (default: the running server's, else "
+        "BINANCE_MCP_POLICY, else the built-in policy)",
+    )
+    console.add_argument(
+        "--venue",
+        default=argparse.SUPPRESS,
+        metavar="VENUE",
+        help="whose budgets are shown (default: the running servers' venues, else paper)",
+    )
 
     from binance_mcp.cli import audit as audit_view
 
@@ -355,13 +468,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        setup_logging()
+        setup_logging(level=getattr(args, "log_level", None))
         if args.command == "paper":
             return _run_paper(args)
-        if args.command in ("policy", "halt", "resume", "tools", "approvals", "status"):
+        if args.command in ("policy", "halt", "resume", "tools", "approvals", "status", "state"):
             return _run_guard_command(args)
         if args.command == "audit":
             return _run_audit(args)
+        if args.command == "console":
+            return _run_console(args)
         return _run_serve(args)
     except ConfigError as exc:
         _fail(str(exc))
@@ -373,6 +488,12 @@ def _run_guard_command(args: argparse.Namespace) -> int:
     if args.command == "policy":
         if args.policy_command == "check":
             return guard_commands.policy_check(args.file)
+        if args.policy_command in ("templates", "init"):
+            from binance_mcp.cli import policy_templates
+
+            if args.policy_command == "templates":
+                return policy_templates.list_templates()
+            return policy_templates.init(args.template, args.file, args.force)
         from binance_mcp.cli import policy as policy_explain
 
         if args.policy_command == "explain":
@@ -388,6 +509,11 @@ def _run_guard_command(args: argparse.Namespace) -> int:
 
         return policy_explain.tools_table(path)
     state_dir = resolve_state_dir(os.environ, getattr(args, "state_dir", None))
+    url = resolve_state_url(os.environ, getattr(args, "state_url", None))
+    if url is not None or args.command == "state":
+        from binance_mcp.cli import shared_commands
+
+        return shared_commands.run(args, state_dir, url)
     if args.command == "halt":
         return guard_commands.halt(
             state_dir, args.reason, create=args.create, reducing=args.reducing
@@ -415,6 +541,23 @@ def _run_audit(args: argparse.Namespace) -> int:
     return audit_view.run(args)
 
 
+def _run_console(args: argparse.Namespace) -> int:
+    from binance_mcp.cli import guard_commands
+
+    state_dir = resolve_state_dir(os.environ, getattr(args, "state_dir", None))
+    if (refused := guard_commands.refuse_unused(state_dir, "console")) is not None:
+        return refused
+    from binance_mcp.console.run import run_console
+
+    return run_console(
+        state_dir,
+        port=args.port,
+        open_browser=args.open,
+        policy=getattr(args, "policy", None),
+        venue=getattr(args, "venue", None),
+    )
+
+
 def _run_serve(args: argparse.Namespace) -> int:
     settings = resolve_settings(
         os.environ,
@@ -422,6 +565,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         policy=getattr(args, "policy", None),
         state_dir=getattr(args, "state_dir", None),
         allow_withdrawal_key=getattr(args, "allow_withdrawal_key", False),
+        state_url=getattr(args, "state_url", None),
     )
     from binance_mcp.guard import servers
 
@@ -431,6 +575,11 @@ def _run_serve(args: argparse.Namespace) -> int:
         servers.check_writable(settings.state_dir)
     except servers.StateDirError as exc:
         _fail(str(exc))
+    http = _http_options(args)
+    if http is not None:
+        from binance_mcp.server.http import check_bind
+
+        check_bind(http, os.environ)
     from binance_mcp.guard.policy import PolicyError
     from binance_mcp.server.app import build_server
 
@@ -439,6 +588,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         # Fail closed: a broken policy at start-up means no server, not a permissive one.
         _fail(f"policy {exc.source} is not usable: " + "; ".join(exc.errors))
+    if http is not None:
+        return _serve_http(server, http, settings.state_dir)
     stopper = _GracefulStop()
     # Everything built so far lives as long as the process: moved out of the collector's way,
     # full collections stop pausing the event loop for tens of milliseconds. No collection
@@ -458,6 +609,44 @@ def _run_serve(args: argparse.Namespace) -> int:
         _fail(str(refused))
     if stopper.signal is not None:
         log.info("stopped (%s)", signal.Signals(stopper.signal).name)
+    return 0
+
+
+def _http_options(args: argparse.Namespace) -> Any:
+    """The HTTP options, or None for stdio; HTTP-only flags without `--transport http` are
+    refused rather than ignored."""
+    given = [f"--{n.replace('_', '-')}" for n in ("host", "port", "allow_remote", "allow_host")
+             if hasattr(args, n)]  # fmt: skip
+    if getattr(args, "transport", "stdio") != "http":
+        if given:
+            _fail(f"{', '.join(given)} only apply with --transport http")
+        return None
+    from binance_mcp.server.http import HttpOptions
+
+    return HttpOptions(
+        host=getattr(args, "host", "127.0.0.1"),
+        port=getattr(args, "port", 8000),
+        allow_remote=getattr(args, "allow_remote", False),
+        allowed_hosts=tuple(getattr(args, "allow_host", ())),
+    )
+
+
+def _serve_http(server: Any, options: Any, state_dir: Path) -> int:
+    import anyio
+
+    from binance_mcp.server.http import resolve_token, serve
+
+    token = resolve_token(os.environ, state_dir)
+    gc.freeze()  # as for stdio: start-up objects live as long as the process
+    try:
+        stopped = anyio.run(serve, server, options, token)
+    except BaseException as exc:
+        refused = _key_refused(exc)
+        if refused is None:
+            raise
+        _fail(str(refused))
+    how = f" ({signal.Signals(stopped).name})" if stopped is not None else ""
+    log.info("stopped%s", how)
     return 0
 
 
@@ -573,6 +762,19 @@ class _StdinRelay:
             os.close(self._source)
 
 
+def _limit_scale(text: str) -> float | None:
+    """`--limits`: a positive factor, or `off` (None: no limits)."""
+    if text.strip().lower() in ("off", "none", "unlimited"):
+        return None
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = 0.0  # refused just below, with the same message
+    if not scale > 0 or scale == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'off', got {text!r}")
+    return scale
+
+
 def _run_paper(args: argparse.Namespace) -> int:
     api_key, api_secret = resolve_keys(os.environ)
     state_dir = paper_state_dir(resolve_state_dir(os.environ, getattr(args, "state_dir", None)))
@@ -591,6 +793,7 @@ def _run_paper(args: argparse.Namespace) -> int:
         config.spot_balances = spot_balances
     if futures_balances is not None:
         config.futures_balances = futures_balances
+    config.limit_scale = args.limits
 
     try:
         state_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -27,6 +28,8 @@ from binance_mcp.exchange.venues import Endpoints
 
 if TYPE_CHECKING:
     from binance import AsyncClient, Client
+
+log = logging.getLogger(__name__)
 
 # Families of Binance APIs the server does not use (coin-M, options, portfolio margin, the
 # website). Pointing them at a name that can never resolve makes an accidental call fail at
@@ -108,7 +111,23 @@ def _reliable_client() -> type[AsyncClient]:
                         sent=False,
                     ) from None
             await self.gates.before(uri)
-            return await super()._request(method, uri, signed, force_params, **kwargs)
+            if not log.isEnabledFor(logging.DEBUG):
+                return await super()._request(method, uri, signed, force_params, **kwargs)
+            # --log-level DEBUG: each request's path (never its query: it holds the signature),
+            # time and the weight the venue reports.
+            started = time.perf_counter()
+            try:
+                return await super()._request(method, uri, signed, force_params, **kwargs)
+            finally:
+                host = self.gates.host_for(uri)
+                log.debug(
+                    "%s %s: %.1f ms; request weight %s of %s this minute",
+                    method.upper(),
+                    urlsplit(uri).path,
+                    (time.perf_counter() - started) * 1000,
+                    host.used,
+                    host.limit or "?",
+                )
 
         async def _handle_response(self, response: Any) -> Any:
             url = str(response.url)

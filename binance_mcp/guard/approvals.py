@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, replace
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from binance_mcp.guard.store import Database
 
@@ -53,6 +53,18 @@ class Request:
 
     def expired(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) >= self.expires
+
+
+class Queue(Protocol):
+    """Where approval requests wait: `ApprovalQueue` (SQLite in the state dir) or
+    `RedisApprovalQueue` (guard/redis_state.py)."""
+
+    def file(self, digest: str, tool: str, summary: str, timeout: float, pid: int) -> str: ...
+    def listing(self, everything: bool = False) -> list[Request]: ...
+    def decide(self, ident: str, approve: bool, reason: str = "") -> Request: ...
+    def settle(self, ident: str, digest: str) -> Request | None: ...
+    def withdraw(self, ident: str) -> None: ...
+    def close(self) -> None: ...
 
 
 class ApprovalQueue(Database):

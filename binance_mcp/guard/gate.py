@@ -15,14 +15,15 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from binance_mcp.exchange.client import Exchange
 from binance_mcp.exchange.errors import ToolFailure
 from binance_mcp.exchange.symbol_rules import dec_str
-from binance_mcp.guard.approvals import ApprovalQueue
+from binance_mcp.guard.approvals import ApprovalQueue, Queue
 from binance_mcp.guard.audit import (
     DEFAULT_KEEP,
     DEFAULT_MAX_BYTES,
@@ -45,6 +46,7 @@ from binance_mcp.guard.facts import base_facts, derive
 from binance_mcp.guard.policy import DEFAULT_POLICY, Policy, PolicyError, RateLimit, load_policy
 from binance_mcp.guard.store import (
     BudgetHit,
+    CounterStore,
     MemoryCounters,
     OrderSlot,
     RateHit,
@@ -64,7 +66,15 @@ from binance_mcp.guard.trading_state import read as read_trading_state
 from binance_mcp.guard.trading_state import set_state as set_trading_state
 from binance_mcp.guard.verdicts import ApprovalChannel, Verdict, summary
 
+if TYPE_CHECKING:  # redis is imported only when a state URL is set
+    from binance_mcp.guard.redis_state import RedisState
+
 log = logging.getLogger(__name__)
+
+# Who is calling, as the transport knows it (an MCP client's name): set by the server around
+# each call and written into the call's audit line, so that clients sharing a server (HTTP)
+# can be told apart.
+CALLER: ContextVar[str | None] = ContextVar("caller", default=None)
 
 
 def _version(policy: Policy) -> str:
@@ -124,7 +134,7 @@ class CallCounters:
     can settle it. Rate limits on reads fall back to this process's memory while the store is
     unavailable (reads stay possible); everything else fails closed."""
 
-    def __init__(self, store: StateStore, fallback: MemoryCounters, risk: RiskClass) -> None:
+    def __init__(self, store: CounterStore, fallback: MemoryCounters, risk: RiskClass) -> None:
         self.store = store
         self.fallback = fallback
         self.risk = risk
@@ -156,6 +166,8 @@ class CallCounters:
         self.reservation = None
 
 
+_STRICTNESS: Final = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
 # Asked for the venue's client when a fact needs the exchange (a price, the open orders).
 VenueSource = Callable[[], Awaitable[Exchange]]
 # Sends the call with these arguments (the tool's body); a dry run sends `test: True`.
@@ -184,28 +196,50 @@ class Guard:
         approval_timeout: float,
         audit_max_bytes: int = DEFAULT_MAX_BYTES,
         audit_keep: int = DEFAULT_KEEP,
+        shared: RedisState | None = None,
     ) -> None:
         self.policy = policy
         self.state_dir = state_dir
         self.venue = venue
         self.approval_timeout = approval_timeout
         self.audit = AuditLog(state_dir, max_bytes=audit_max_bytes, keep=audit_keep)
-        self.store = StateStore(state_dir, venue)
+        self.shared = shared
+        self.store: CounterStore
+        self.queue: Queue
+        if shared is None:
+            self.store, self.queue = StateStore(state_dir, venue), ApprovalQueue(state_dir)
+        else:
+            from binance_mcp.guard.redis_state import RedisApprovalQueue, RedisCounterStore
+
+            self.store, self.queue = RedisCounterStore(shared), RedisApprovalQueue(shared)
         self.local = MemoryCounters()
-        self.queue = ApprovalQueue(state_dir)
+        # Called with each audit record once it is written (server/call_log.py).
+        self.observers: list[Callable[[dict[str, Any]], None]] = []
 
     def close(self) -> None:
         """The audit log and the SQLite connections; each reopens if used again."""
         self.audit.close()
         self.store.close()
         self.queue.close()
+        if self.shared is not None:
+            self.shared.close()
 
     def halted(self) -> str | None:
-        return halted(self.state_dir)
+        if self.shared is None:
+            return halted(self.state_dir)
+        trading = self.trading()
+        if trading.state is not TradingState.HALTED:
+            return None
+        return trading.why().removeprefix("trading is halted: ")
 
     def trading(self) -> Trading:
         """The state dir's trading state, read afresh (every server on it sees a change)."""
-        return read_trading_state(self.state_dir)
+        local = read_trading_state(self.state_dir)
+        if self.shared is None:
+            return local
+        # Shared across hosts, and this host's own state dir too: the stricter state wins.
+        shared = self.shared.read_trading()
+        return max(local, shared, key=lambda t: _STRICTNESS[t.state])
 
     def _trading(self, tool: ToolSpec) -> Trading:
         # The trading state concerns writes and orders only: reads and cancels skip the file.
@@ -250,9 +284,18 @@ class Guard:
             f"the day's loss {dec_str(loss)} USDT reached the limit {dec_str(limit)} "
             "(limits.max_daily_loss)"
         )
-        changed = set_trading_state(
-            self.state_dir, TradingState.REDUCING, reason, by=BY_LOSS_LIMIT, day=utc_today()
-        )
+        if self.shared is None:
+            changed = set_trading_state(
+                self.state_dir, TradingState.REDUCING, reason, by=BY_LOSS_LIMIT, day=utc_today()
+            )
+        else:
+            changed = Trading(
+                TradingState.REDUCING, reason, BY_LOSS_LIMIT, int(time.time()), utc_today()
+            )
+            try:
+                self.shared.set_trading(changed)
+            except StateUnavailable as exc:
+                log.error("could not record the reducing state: %s", exc)
         log.warning("trading is now reducing: %s", reason)
         self._finish(
             {
@@ -353,13 +396,13 @@ class Guard:
             "decision": "deny",
             "rule": "error",
             "reason": "the call ended before it was decided",
-            "args": trading_args(args),
-            "digest": digest(args),
         }
         counters = CallCounters(self.store, self.local, tool.risk)
         action = "deny"
         waiting = False
         try:
+            # Inside: whatever the arguments hold, a failure to record them is the call's end.
+            record["args"], record["digest"] = trading_args(args), digest(args)
             policy = self.policy.current()
             version = self.policy.version
             trading = self._trading(tool)
@@ -510,6 +553,9 @@ class Guard:
         return await approvals.verdict(self._call_digest(tool, args), tool.name, question)
 
     def _finish(self, record: dict[str, Any], started: float) -> None:
+        caller = CALLER.get()
+        if caller is not None and "tool" in record:
+            record["client"] = caller
         record["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
         try:
             self.audit.write(record)
@@ -517,6 +563,12 @@ class Guard:
             # The call has happened: its result must reach the agent (an error would invite
             # a second order). The record goes to stderr instead.
             log.error("audit log %s not written (%s): %s", self.audit.path, exc, record)
+        # The server's per-call log line and log notifications come from this same record.
+        for observe in self.observers:
+            try:
+                observe(record)
+            except Exception:
+                log.exception("a call observer failed")
 
     async def _carry_out(
         self, tool: ToolSpec, args: dict[str, Any], send: Send, decision: Decision, action: str

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from binance_mcp.exchange.symbol_rules import dec_str
 from binance_mcp.guard.policy import RateLimit
@@ -120,6 +120,20 @@ class OrderSlot:
 class BudgetHit:
     rule: str
     reason: str
+
+
+class CounterStore(Protocol):
+    """Where the counters and budgets shared by servers live: `StateStore` (SQLite in the state
+    dir) or `RedisCounterStore` (guard/redis_state.py). Every method may raise
+    `StateUnavailable`; each check-and-record is atomic across every server sharing it."""
+
+    def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None: ...
+    def reserve(self, slot: OrderSlot) -> str | BudgetHit: ...
+    def settle(self, ident: str, placed: bool) -> None: ...
+    def used_today(self) -> Decimal: ...
+    def daily_loss(self, value: Decimal) -> Decimal: ...
+    def restart_loss_count(self) -> None: ...
+    def close(self) -> None: ...
 
 
 def utc_day(at: float | None = None) -> str:
@@ -378,6 +392,25 @@ class StateStore(Database):
     def used_today(self) -> Decimal:
         with self.transaction() as db:
             return self._spent(db, utc_day())
+
+    def calls_in_window(self, key: str, seconds: float) -> int:
+        """Read only (the console): calls counted against rate-limit `key` (`tool:NAME` or
+        `class:RISK`) in the last `seconds`."""
+        with self.transaction() as db:
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM calls WHERE key = ? AND at > ?",
+                (f"{self.venue}|{key}", time.time() - seconds),
+            ).fetchone()
+        return int(count)
+
+    def day_high(self) -> Decimal | None:
+        """Read only (the console): today's high-water mark of the account's value, None when
+        no value has been seen today."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT high FROM day_value WHERE venue = ? AND day = ?", (self.venue, utc_day())
+            ).fetchone()
+        return None if row is None else Decimal(row[0])
 
     def _spent(self, db: sqlite3.Connection, day: str) -> Decimal:
         """Notional placed or reserved on `day` (exact decimals: stored as text, summed here)."""

@@ -153,6 +153,27 @@ def read(state_dir: Path) -> Trading:
     return Trading(state, reason, by, since, day)
 
 
+def resume_trading(state_dir: Path) -> tuple[Trading, bool, str | None]:
+    """A person's resume (`binance-mcp resume`, the console's Resume): back to `active`. After
+    the daily loss limit, today's loss is counted afresh from the next value seen, or the same
+    loss would switch trading back to reducing at the next call. Returns the state it was in,
+    whether a state was on, and why the loss count could not be restarted (None if it was)."""
+    from binance_mcp.guard.store import StateStore, StateUnavailable
+
+    was = read(state_dir)
+    was_on = resume(state_dir)
+    problem = None
+    if was.by == BY_LOSS_LIMIT:
+        try:
+            for venue in ("live", "testnet", "demo", "paper"):
+                store = StateStore(state_dir, venue)
+                store.restart_loss_count()
+                store.close()
+        except StateUnavailable as exc:
+            problem = str(exc)
+    return was, was_on, problem
+
+
 def halted(state_dir: Path) -> str | None:
     """Why trading is halted, or None (also None while merely reducing)."""
     trading = read(state_dir)

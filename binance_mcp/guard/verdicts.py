@@ -19,7 +19,7 @@ from typing import Any, Final, Protocol
 import anyio
 
 from binance_mcp.exchange.symbol_rules import dec_str
-from binance_mcp.guard.approvals import ApprovalQueue
+from binance_mcp.guard.approvals import Queue
 from binance_mcp.guard.audit import trading_args
 from binance_mcp.guard.engine import Decision
 from binance_mcp.guard.store import StateUnavailable
@@ -98,23 +98,27 @@ def _from_request(status: str, reason: str, ident: str, timeout: float) -> Verdi
 
 
 async def wait_in_queue(
-    queue: ApprovalQueue,
+    queue: Queue,
     expires_in: float,
     digest: str,
     tool: str,
     text: str,
     progress: Progress | None = None,
+    console: str | None = None,
 ) -> Verdict:
-    """File the call in the queue and wait for `binance-mcp approvals approve|deny ID`."""
+    """File the call in the queue and wait for `binance-mcp approvals approve|deny ID`, or the
+    console's Approve/Deny when one runs at `console` (its URL, named to the person)."""
     try:
         ident = queue.file(digest, tool, text, expires_in, os.getpid())
     except StateUnavailable as exc:
         return Verdict(False, "unavailable", f"the approvals queue is unavailable: {exc}")
+    where = f" or answer in the console at {console}" if console else ""
     log.warning(
-        "approval needed for %s: run `binance-mcp approvals approve %s` (or deny) within "
+        "approval needed for %s: run `binance-mcp approvals approve %s` (or deny)%s within "
         "%.0f s\n%s",
         tool,
         ident,
+        where,
         expires_in,
         text,
     )
@@ -134,7 +138,7 @@ async def wait_in_queue(
                 await progress(
                     waited,
                     expires_in,
-                    f"waiting for `binance-mcp approvals approve {ident}` in a terminal",
+                    f"waiting for `binance-mcp approvals approve {ident}` in a terminal{where}",
                 )
             await anyio.sleep(_POLL_S)
     except BaseException:

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
@@ -24,11 +25,14 @@ from binance_mcp.paper.params import Params
 from binance_mcp.paper.routing import Endpoint, Routes
 from binance_mcp.paper.spot_routes import SPOT_ROUTES
 from binance_mcp.paper.state import PaperState
-from binance_mcp.paper.weights import BAN_SECONDS, WeightMeter
+from binance_mcp.paper.weights import BAN_SECONDS, OrderCounter, WeightMeter
 
 log = logging.getLogger("binance_mcp.paper")
 
 SIGNING_PARAMS = frozenset({"timestamp", "recvWindow", "signature"})
+# Binance's API keys are 64 letters and digits; anything else is refused as malformed (-2014)
+# before it is looked up (-2015).
+KEY_FORMAT = re.compile(r"[A-Za-z0-9]{64}")
 STATE_KEY = web.AppKey("paper_state", PaperState)
 ROUTES_KEY = web.AppKey("paper_routes", dict)
 
@@ -97,10 +101,10 @@ def _check_timestamp(p: Params, now: int) -> None:
 def _authenticate(
     state: PaperState, request: web.Request, p: Params, query: str, body: str, now: int
 ) -> None:
-    key = request.headers.get("X-MBX-APIKEY")
-    if not key:
-        raise BinanceError(-2014, "API-key format invalid.", status=401)
+    key = request.headers.get("X-MBX-APIKEY", "")
     if not hmac.compare_digest(key, state.config.api_key):
+        if not KEY_FORMAT.fullmatch(key):
+            raise BinanceError(-2014, "API-key format invalid.", status=401)
         raise BinanceError(*E.REJECTED_KEY, status=401)
     if "timestamp" not in p:
         raise mandatory("timestamp")
@@ -120,6 +124,12 @@ def _read_params(pairs: list[tuple[str, str]]) -> Params:
 def _meter(state: PaperState, path: str) -> WeightMeter:
     # Binance counts spot and futures request weight separately (different hosts).
     return state.futures_weights if path.startswith(("/fapi/", "/futures/")) else state.weights
+
+
+def _order_counter(state: PaperState, path: str) -> OrderCounter:
+    if path.startswith(("/fapi/", "/futures/")):
+        return state.futures_order_counts
+    return state.spot_order_counts
 
 
 def _status_fault(state: PaperState, fault: Fault, path: str) -> web.Response:
@@ -208,10 +218,21 @@ async def _dispatch(
             )
         if endpoint.signed:
             _authenticate(state, request, p, query, body, now)
+        headers = {"X-MBX-USED-WEIGHT-1M": str(weight_used)}
         with state.lock:
-            result = endpoint.handler(state, p, now)
-        if endpoint.mutates:
-            await asyncio.to_thread(state.save)
+            counter = _order_counter(state, path) if endpoint.orders else None
+            if counter is not None:
+                counter.check(now, endpoint.orders)
+            if endpoint.mutates:
+                state.mark_dirty()
+            try:
+                result = endpoint.handler(state, p, now)
+            finally:
+                # Before any answer leaves: what the client hears of is on disk.
+                state.commit()
+            if counter is not None:
+                headers.update(counter.add(now, endpoint.orders))
+            state.settle_order_counts(now)
     except BinanceError as exc:
         logged["code"] = exc.code
         return _error(exc, weight_used)
@@ -221,7 +242,7 @@ async def _dispatch(
         if request.transport is not None:
             request.transport.abort()
         raise asyncio.CancelledError
-    return _json(result, headers={"X-MBX-USED-WEIGHT-1M": str(weight_used)})
+    return _json(result, headers=headers)
 
 
 # ----- control endpoints (not Binance's): tests and demos steer the market through these ----
@@ -272,7 +293,6 @@ async def control_funding(request: web.Request) -> web.Response:
     await _control_body(request)
     state = request.app[STATE_KEY]
     rows = await asyncio.to_thread(state.apply_funding)
-    await asyncio.to_thread(state.save)
     return _json([row.wire() for row in rows])
 
 

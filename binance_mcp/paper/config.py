@@ -36,6 +36,9 @@ class PaperConfig:
         default_factory=lambda: dict(DEFAULT_FUTURES_BALANCES)
     )
     weight_limit: int = 6000
+    # Multiplies Binance's rate limits (request weight and new orders); None lifts them
+    # (`binance-mcp paper --limits off`, for benchmarks). Counts and headers are kept either way.
+    limit_scale: float | None = 1.0
     reset: bool = False
     # How far the exchange's clock runs ahead of this machine's (ms; negative: behind). Tests
     # may change `PaperState.clock_offset_ms` while the exchange runs.

@@ -105,21 +105,15 @@ class FuturesEngine:
     def open_orders(self, symbol: str | None) -> list[FuturesOrder]:
         if symbol is not None:
             self.spec(symbol)
-        return sorted(
-            (o for o in self.account.orders.values() if o.is_open and symbol in (None, o.symbol)),
-            key=lambda o: o.orderId,
-        )
+        return self.account.orders.open_orders(symbol)
 
     def open_counts(self, symbol: str) -> tuple[int, int]:
-        orders = sum(1 for o in self.account.orders.values() if o.is_open and o.symbol == symbol)
-        algos = sum(
-            1 for a in self.account.algo_orders.values() if a.is_open and a.symbol == symbol
-        )
-        return orders, algos
+        orders = len(self.account.orders.open_orders(symbol))
+        return orders, len(self.account.algo_orders.open_orders(symbol))
 
     def find(self, p: Params, missing: tuple[int, str]) -> FuturesOrder:
         symbol = self.spec(p.text("symbol")).symbol
-        return find_order(self.account.orders.values(), symbol, p, missing)
+        return find_order(self.account.orders, symbol, p, missing)
 
     # ----- placing -------------------------------------------------------------------------
 
@@ -272,7 +266,7 @@ class FuturesEngine:
             algo_id=algo_id,
         )
         self.account.next_order_id += 1
-        self.account.orders[order.orderId] = order
+        self.account.orders.add(order)
         self.account.update_time = now
         ack = order.placed(spec)
         self._execute(order, spec, now)

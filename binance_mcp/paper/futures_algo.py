@@ -163,9 +163,7 @@ class AlgoEngine:
             (side == "BUY" and activate >= reference) or (side == "SELL" and activate <= reference)
         ):
             raise E.err(E.WOULD_IMMEDIATELY_TRIGGER)
-        if client_id is not None and any(
-            a.clientAlgoId == client_id for a in self.account.algo_orders.values() if a.is_open
-        ):
+        if client_id is not None and self.account.algo_orders.open_with_client_id(client_id):
             raise E.err(E.FUT_DUPLICATE_ORDER)
 
         algo = AlgoOrder(
@@ -192,7 +190,7 @@ class AlgoEngine:
             extreme=reference,
         )
         self.account.next_algo_id += 1
-        self.account.algo_orders[algo.algoId] = algo
+        self.account.algo_orders.add(algo)
         self.account.update_time = now
         return algo.wire(spec)
 
@@ -207,16 +205,10 @@ class AlgoEngine:
             raise BinanceError(
                 -1102, "Param 'clientAlgoId' or 'algoId' must be sent, but both were empty/null!"
             )
-        matches = [
-            a
-            for a in self.account.algo_orders.values()
-            if symbol in (None, a.symbol)
-            and (algo_id is None or a.algoId == algo_id)
-            and (client_id is None or a.clientAlgoId == client_id)
-        ]
-        if not matches:
+        found = self.account.algo_orders.find(symbol, algo_id, client_id)
+        if found is None:
             raise E.err(missing)
-        return max(matches, key=lambda a: a.algoId)
+        return found
 
     def get(self, p: Params) -> dict[str, Any]:
         algo = self.find(p, E.NO_SUCH_ORDER)
@@ -247,14 +239,7 @@ class AlgoEngine:
         return dict(CANCEL_ALL_DONE)
 
     def open(self, symbol: str | None) -> list[AlgoOrder]:
-        return sorted(
-            (
-                a
-                for a in self.account.algo_orders.values()
-                if a.is_open and symbol in (None, a.symbol)
-            ),
-            key=lambda a: a.algoId,
-        )
+        return self.account.algo_orders.open_orders(symbol)
 
     def open_orders(self, p: Params) -> list[dict[str, Any]]:
         symbol = p.text("symbol")
@@ -275,18 +260,15 @@ class AlgoEngine:
         from_id, start, end = p.integer("algoId"), p.integer("startTime"), p.integer("endTime")
         limit = p.limit(100, 100)
         page = p.integer("page")
-        rows = [
-            a
-            for a in sorted(self.account.algo_orders.values(), key=lambda a: a.algoId)
-            if a.symbol == spec.symbol
-            and (from_id is None or a.algoId >= from_id)
-            and (start is None or a.createTime >= start)
-            and (end is None or a.createTime <= end)
-        ]
-        if page is not None:
-            rows = rows[(max(page, 1) - 1) * limit : max(page, 1) * limit]
-        else:
-            rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        rows = self.account.algo_orders.history(
+            spec.symbol,
+            from_id=from_id,
+            start=start,
+            end=end,
+            limit=limit,
+            oldest_first=page is not None or from_id is not None or start is not None,
+            offset=(max(page, 1) - 1) * limit if page is not None else 0,
+        )
         return [a.wire(spec) for a in rows]
 
     # ----- the market moving ---------------------------------------------------------------

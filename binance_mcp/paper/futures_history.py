@@ -41,16 +41,14 @@ SEVEN_DAYS_MS = 7 * 86_400_000
 def all_orders(engine: FuturesEngine, p: Params) -> list[dict[str, Any]]:
     spec = engine.spec(p.text("symbol"))
     from_id, start, end = p.integer("orderId"), p.integer("startTime"), p.integer("endTime")
-    limit = p.limit(500, 1000)
-    rows = [
-        o
-        for o in sorted(engine.account.orders.values(), key=lambda o: o.orderId)
-        if o.symbol == spec.symbol
-        and (from_id is None or o.orderId >= from_id)
-        and (start is None or o.time >= start)
-        and (end is None or o.time <= end)
-    ]
-    rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+    rows = engine.account.orders.history(
+        spec.symbol,
+        from_id=from_id,
+        start=start,
+        end=end,
+        limit=p.limit(500, 1000),
+        oldest_first=from_id is not None or start is not None,
+    )
     return [o.wire(spec) for o in rows]
 
 
@@ -64,17 +62,15 @@ def user_trades(engine: FuturesEngine, p: Params, now: int) -> list[dict[str, An
         raise BinanceError(-1023, "Start time is greater than end time.")
     # Without a window or a starting id Binance answers with the last seven days.
     since = now - SEVEN_DAYS_MS if from_id is None and start is None and end is None else start
-    limit = p.limit(500, 1000)
-    rows = [
-        t
-        for t in engine.account.trades
-        if t.symbol == spec.symbol
-        and (order_id is None or t.orderId == order_id)
-        and (from_id is None or t.id >= from_id)
-        and (since is None or t.time >= since)
-        and (end is None or t.time <= end)
-    ]
-    rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+    rows = engine.account.trades.query(
+        symbol=spec.symbol,
+        ref=order_id,
+        from_id=from_id,
+        start=since,
+        end=end,
+        limit=p.limit(500, 1000),
+        oldest_first=from_id is not None or start is not None,
+    )
     return [t.wire(spec) for t in rows]
 
 
@@ -94,16 +90,13 @@ def income(engine: FuturesEngine, p: Params, now: int) -> list[dict[str, Any]]:
     window_start = start if start is not None or end is not None else now - SEVEN_DAYS_MS
     limit = p.limit(100, 1000)
     page = p.integer("page")
-    rows = [
-        i
-        for i in engine.account.income
-        if symbol in (None, i.symbol)
-        and kind in (None, i.incomeType)
-        and (window_start is None or i.time >= window_start)
-        and (end is None or i.time <= end)
-    ]
-    if page is not None:
-        rows = rows[(max(page, 1) - 1) * limit : max(page, 1) * limit]
-    else:
-        rows = rows[:limit] if start is not None else rows[-limit:]
+    rows = engine.account.income.query(
+        symbol=symbol,
+        type_=kind,
+        start=window_start,
+        end=end,
+        limit=limit,
+        oldest_first=page is not None or start is not None,
+        offset=(max(page, 1) - 1) * limit if page is not None else 0,
+    )
     return [i.wire() for i in rows]

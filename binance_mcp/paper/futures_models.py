@@ -6,10 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from binance_mcp.paper.futures_market import FuturesSpec
 from binance_mcp.paper.market import fmt
+from binance_mcp.paper.store import EventKey, EventLog, OrderIndex, OrderKey, Store, Tracked
 
 ZERO = Decimal(0)
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
@@ -33,7 +34,7 @@ class Position(BaseModel):
     update_time: int = 0
 
 
-class FuturesOrder(BaseModel):
+class FuturesOrder(Tracked):
     symbol: str
     orderId: int
     clientOrderId: str
@@ -107,7 +108,7 @@ class FuturesOrder(BaseModel):
         return row
 
 
-class AlgoOrder(BaseModel):
+class AlgoOrder(Tracked):
     algoId: int
     clientAlgoId: str
     orderType: str
@@ -235,14 +236,14 @@ class Income(BaseModel):
 
 
 class FuturesAccount(BaseModel):
+    """The futures account's small part (wallet, settings, positions, counters), stored whole
+    at each commit; its orders, algo orders, fills and income live in the store, indexed
+    (`attach`)."""
+
     wallet: dict[str, Decimal] = Field(default_factory=dict)
     dualSidePosition: bool = False
     settings: dict[str, SymbolSettings] = Field(default_factory=dict)
     positions: dict[str, Position] = Field(default_factory=dict)  # "SYMBOL:SIDE"
-    orders: dict[int, FuturesOrder] = Field(default_factory=dict)
-    algo_orders: dict[int, AlgoOrder] = Field(default_factory=dict)
-    trades: list[FuturesTrade] = Field(default_factory=list)
-    income: list[Income] = Field(default_factory=list)
     countdowns: dict[str, int] = Field(default_factory=dict)  # symbol -> cancel-all deadline
     next_order_id: int = 1
     next_algo_id: int = FIRST_ALGO_ID
@@ -250,6 +251,37 @@ class FuturesAccount(BaseModel):
     next_tran_id: int = 1
     funded_until: int = 0  # the last funding time settled
     update_time: int = 0
+
+    _orders: OrderIndex[FuturesOrder] | None = PrivateAttr(default=None)
+    _algo_orders: OrderIndex[AlgoOrder] | None = PrivateAttr(default=None)
+    _trades: EventLog[FuturesTrade] | None = PrivateAttr(default=None)
+    _income: EventLog[Income] | None = PrivateAttr(default=None)
+
+    def attach(self, store: Store) -> None:
+        self._orders = OrderIndex(store, "futures", FuturesOrder, _order_key)
+        self._algo_orders = OrderIndex(store, "algo", AlgoOrder, _algo_key)
+        self._trades = EventLog(store, "futures", FuturesTrade, _trade_key)
+        self._income = EventLog(store, "income", Income, _income_key)
+
+    @property
+    def orders(self) -> OrderIndex[FuturesOrder]:
+        assert self._orders is not None, "attach() the account to its store first"
+        return self._orders
+
+    @property
+    def algo_orders(self) -> OrderIndex[AlgoOrder]:
+        assert self._algo_orders is not None, "attach() the account to its store first"
+        return self._algo_orders
+
+    @property
+    def trades(self) -> EventLog[FuturesTrade]:
+        assert self._trades is not None, "attach() the account to its store first"
+        return self._trades
+
+    @property
+    def income(self) -> EventLog[Income]:
+        assert self._income is not None, "attach() the account to its store first"
+        return self._income
 
     def settings_of(self, symbol: str) -> SymbolSettings:
         return self.settings.setdefault(symbol, SymbolSettings())
@@ -261,3 +293,24 @@ class FuturesAccount(BaseModel):
 
     def open_positions(self) -> list[Position]:
         return [p for p in self.positions.values() if p.amount != 0]
+
+
+META_FIELDS: set[str] = set(FuturesAccount.model_fields)
+
+
+def _order_key(o: FuturesOrder) -> OrderKey:
+    return OrderKey(o.orderId, o.symbol, o.clientOrderId, o.time, o.status in OPEN_STATUSES)
+
+
+def _algo_key(a: AlgoOrder) -> OrderKey:
+    return OrderKey(
+        a.algoId, a.symbol, a.clientAlgoId, a.createTime, a.algoStatus in OPEN_ALGO_STATUSES
+    )
+
+
+def _trade_key(t: FuturesTrade) -> EventKey:
+    return EventKey(t.id, t.symbol, t.orderId, "", t.time)
+
+
+def _income_key(i: Income) -> EventKey:
+    return EventKey(i.tranId, i.symbol, 0, i.incomeType, i.time)

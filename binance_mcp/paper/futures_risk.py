@@ -106,9 +106,7 @@ class Risk:
         isolated_wallets = sum((f.position.isolated_wallet for f in figs if f.isolated), ZERO)
         cross = [f for f in figs if not f.isolated]
         cross_upnl = sum((f.upnl for f in cross), ZERO)
-        order_initial = sum(
-            (self.order_margin(o) for o in self.account.orders.values() if o.is_open), ZERO
-        )
+        order_initial = sum((self.order_margin(o) for o in self.account.orders.open_orders()), ZERO)
         cross_wallet = wallet - isolated_wallets
         available = (
             cross_wallet + cross_upnl - sum((f.initial for f in cross), ZERO) - order_initial
@@ -172,8 +170,8 @@ class Risk:
         position or an open order."""
         rows = []
         for name in sorted(self.market.specs) if symbol is None else [symbol]:
-            busy = any(o.symbol == name and o.is_open for o in self.account.orders.values()) or any(
-                a.symbol == name and a.is_open for a in self.account.algo_orders.values()
+            busy = bool(
+                self.account.orders.open_orders(name) or self.account.algo_orders.open_orders(name)
             )
             for side in self.sides():
                 pos = self._position(name, side)
@@ -203,8 +201,8 @@ class Risk:
             order_margin = sum(
                 (
                     self.order_margin(o)
-                    for o in self.account.orders.values()
-                    if o.is_open and o.symbol == pos.symbol and o.positionSide == pos.positionSide
+                    for o in self.account.orders.open_orders(pos.symbol)
+                    if o.positionSide == pos.positionSide
                 ),
                 ZERO,
             )

@@ -89,10 +89,9 @@ def _rate_limits(state: PaperState) -> list[dict[str, Any]]:
             "rateLimitType": "REQUEST_WEIGHT",
             "interval": "MINUTE",
             "intervalNum": 1,
-            "limit": state.futures_weights.limit,
+            "limit": state.futures_weights.effective_limit,
         },
-        {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
-        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+        *state.futures_order_counts.wire(),
     ]
 
 
@@ -185,8 +184,9 @@ def _ticker_24h(state: PaperState, spec: FuturesSpec, now: int) -> dict[str, Any
     quote_volume = sum((c.quote_volume for c in candles), Decimal(0))
     count = sum(c.count for c in candles)
     change = last - open_
-    trades = [t for t in state.futures_account.trades if t.symbol == spec.symbol]
-    last_id = 1_000_000 + state.walk.steps * 10 + len(trades)
+    trades = state.futures_account.trades
+    last_trade = trades.last(spec.symbol)
+    last_id = 1_000_000 + state.walk.steps * 10 + trades.count(spec.symbol)
     return {
         "symbol": spec.symbol,
         "priceChange": spec.price_str(change),
@@ -195,7 +195,7 @@ def _ticker_24h(state: PaperState, spec: FuturesSpec, now: int) -> dict[str, Any
             (quote_volume / volume).quantize(spec.tick) if volume else last
         ),
         "lastPrice": spec.price_str(last),
-        "lastQty": spec.qty_str(trades[-1].qty if trades else spec.min_qty),
+        "lastQty": spec.qty_str(last_trade.qty if last_trade else spec.min_qty),
         "openPrice": spec.price_str(open_),
         "highPrice": spec.price_str(high),
         "lowPrice": spec.price_str(low),
@@ -429,6 +429,22 @@ def _timed(handler: Handler) -> Handler:
     return run
 
 
+def _open_order_get(state: PaperState, p: Params, now: int) -> Any:
+    """GET /fapi/v1/openOrder: only an open order; a finished one "does not exist" here."""
+    order = state.futures.find(p, E.NO_SUCH_ORDER)
+    if not order.is_open:
+        raise BinanceError(-2013, "Order does not exist.")
+    return order.wire(state.futures.spec(order.symbol))
+
+
+def _open_interest(state: PaperState, p: Params, now: int) -> Any:
+    spec = state.futures.spec(p.text("symbol"))
+    # A figure that holds still for a given market state: open positions of other traders
+    # are not simulated.
+    base = Decimal(1_000_000) / state.futures_market.mark(spec.symbol)
+    return {"openInterest": spec.qty_str(base), "symbol": spec.symbol, "time": now}
+
+
 def _order_get(state: PaperState, p: Params, now: int) -> Any:
     order = state.futures.find(p, E.NO_SUCH_ORDER)
     return order.wire(state.futures.spec(order.symbol))
@@ -444,9 +460,9 @@ def _position_mode(state: PaperState, p: Params, now: int) -> Any:
 
 
 def _signed(
-    handler: Handler, weight: Any, params: frozenset[str], mutates: bool = False
+    handler: Handler, weight: Any, params: frozenset[str], mutates: bool = False, orders: int = 0
 ) -> Endpoint:
-    return Endpoint(_timed(handler), weight, True, params, mutates=mutates)
+    return Endpoint(_timed(handler), weight, True, params, mutates=mutates, orders=orders)
 
 
 ID_PARAMS = _s("symbol", "orderId", "origClientOrderId")
@@ -495,7 +511,11 @@ FUTURES_ROUTES: Routes = {
     ("GET", "/fapi/v1/accountConfig"): _signed(account_config, 5, _s()),
     ("GET", "/fapi/v1/commissionRate"): _signed(commission_rate, 20, _s("symbol")),
     ("POST", "/fapi/v1/order"): _signed(
-        lambda s, p, n: s.futures.place(p, n, test=False), 0, ORDER_PARAMS, mutates=True
+        lambda s, p, n: s.futures.place(p, n, test=False),
+        0,
+        ORDER_PARAMS,
+        mutates=True,
+        orders=1,
     ),
     ("POST", "/fapi/v1/order/test"): _signed(
         lambda s, p, n: s.futures.place(p, n, test=True), 0, ORDER_PARAMS
@@ -504,6 +524,11 @@ FUTURES_ROUTES: Routes = {
         lambda s, p, n: s.futures.cancel(p, n), 1, ID_PARAMS, mutates=True
     ),
     ("GET", "/fapi/v1/order"): _signed(_order_get, 1, ID_PARAMS),
+    ("GET", "/fapi/v1/openOrder"): _signed(_open_order_get, 1, ID_PARAMS),
+    ("GET", "/fapi/v1/openInterest"): Endpoint(_open_interest, 1, False, _s("symbol")),
+    ("GET", "/fapi/v1/multiAssetsMargin"): _signed(
+        lambda s, p, n: {"multiAssetsMargin": False}, 30, _s()
+    ),
     ("GET", "/fapi/v1/openOrders"): _signed(_open_orders, _weighted(1, 40), _s("symbol")),
     ("GET", "/fapi/v1/allOrders"): _signed(
         lambda s, p, n: history.all_orders(s.futures, p),
@@ -546,7 +571,7 @@ FUTURES_ROUTES: Routes = {
         mutates=True,
     ),
     ("POST", "/fapi/v1/algoOrder"): _signed(
-        lambda s, p, n: s.futures.algo.place(p, n), 0, ALGO_PARAMS, mutates=True
+        lambda s, p, n: s.futures.algo.place(p, n), 0, ALGO_PARAMS, mutates=True, orders=1
     ),
     ("DELETE", "/fapi/v1/algoOrder"): _signed(
         lambda s, p, n: s.futures.algo.cancel(p, n), 1, ALGO_ID_PARAMS, mutates=True

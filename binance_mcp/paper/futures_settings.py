@@ -79,9 +79,7 @@ def change_position_mode(engine: FuturesEngine, p: Params, now: int) -> dict[str
         raise E.err(E.NO_NEED_POSITION_SIDE)
     if engine.account.open_positions():
         raise E.err(E.POSITION_MODE_POSITION)
-    if any(o.is_open for o in engine.account.orders.values()) or any(
-        a.is_open for a in engine.account.algo_orders.values()
-    ):
+    if engine.account.orders.open_orders() or engine.account.algo_orders.open_orders():
         raise E.err(E.POSITION_MODE_OPEN_ORDERS)
     engine.account.dualSidePosition = dual
     engine.account.update_time = now

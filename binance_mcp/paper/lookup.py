@@ -3,28 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from binance_mcp.paper import errors as E
 from binance_mcp.paper.errors import BinanceError
 from binance_mcp.paper.params import Params
+from binance_mcp.paper.store import OrderIndex, Tracked
 
-
-class Identified(Protocol):
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def orderId(self) -> int: ...
-    @property
-    def clientOrderId(self) -> str: ...
-
-
-OrderT = TypeVar("OrderT", bound=Identified)
+OrderT = TypeVar("OrderT", bound=Tracked)
 
 
 def find_order(
-    orders: Iterable[OrderT], symbol: str, p: Params, missing: tuple[int, str]
+    orders: OrderIndex[OrderT], symbol: str, p: Params, missing: tuple[int, str]
 ) -> OrderT:
     order_id = p.integer("orderId")
     client_id = p.text("origClientOrderId")
@@ -33,13 +23,7 @@ def find_order(
             -1102,
             "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
         )
-    matches = [
-        o
-        for o in orders
-        if o.symbol == symbol
-        and (order_id is None or o.orderId == order_id)
-        and (client_id is None or o.clientOrderId == client_id)
-    ]
-    if not matches:
+    order = orders.find(symbol, order_id, client_id)
+    if order is None:
         raise E.err(missing)
-    return max(matches, key=lambda o: o.orderId)
+    return order

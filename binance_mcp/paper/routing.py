@@ -22,6 +22,9 @@ class Endpoint:
     signed: bool
     params: frozenset[str]
     mutates: bool = False
+    # How many new orders one call places: counted against the ORDERS limits and reported in
+    # the X-MBX-ORDER-COUNT-* headers of its answer.
+    orders: int = 0
 
     def weight_of(self, p: Params) -> int:
         return self.weight if isinstance(self.weight, int) else self.weight(p)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from binance_mcp.paper import errors as E
 from binance_mcp.paper.errors import BinanceError, filter_failure, mandatory, not_required
@@ -17,6 +17,7 @@ from binance_mcp.paper.lookup import find_order
 from binance_mcp.paper.market import BookLevel, SymbolSpec, Walk, fmt
 from binance_mcp.paper.numbers import decimals, quantize_down
 from binance_mcp.paper.params import Params, new_client_id
+from binance_mcp.paper.store import EventKey, EventLog, OrderIndex, OrderKey, Store, Tracked
 
 SIDES = ("BUY", "SELL")
 TYPES = (
@@ -43,7 +44,7 @@ class Balance(BaseModel):
     locked: Decimal = ZERO
 
 
-class SpotOrder(BaseModel):
+class SpotOrder(Tracked):
     symbol: str
     orderId: int
     clientOrderId: str
@@ -129,12 +130,37 @@ class SpotTrade(BaseModel):
         }
 
 
+def _order_key(o: SpotOrder) -> OrderKey:
+    return OrderKey(o.orderId, o.symbol, o.clientOrderId, o.time, o.status in OPEN_STATUSES)
+
+
+def _trade_key(t: SpotTrade) -> EventKey:
+    return EventKey(t.id, t.symbol, t.orderId, "", t.time)
+
+
 class SpotAccount(BaseModel):
+    """The spot account's small part (balances, counters), stored whole at each commit; its
+    orders and fills live in the store, indexed (`attach`)."""
+
     balances: dict[str, Balance] = Field(default_factory=dict)
-    orders: dict[int, SpotOrder] = Field(default_factory=dict)
-    trades: list[SpotTrade] = Field(default_factory=list)
     next_order_id: int = 1
     update_time: int = 0
+    _orders: OrderIndex[SpotOrder] | None = PrivateAttr(default=None)
+    _trades: EventLog[SpotTrade] | None = PrivateAttr(default=None)
+
+    def attach(self, store: Store) -> None:
+        self._orders = OrderIndex(store, "spot", SpotOrder, _order_key)
+        self._trades = EventLog(store, "spot", SpotTrade, _trade_key)
+
+    @property
+    def orders(self) -> OrderIndex[SpotOrder]:
+        assert self._orders is not None, "attach() the account to its store first"
+        return self._orders
+
+    @property
+    def trades(self) -> EventLog[SpotTrade]:
+        assert self._trades is not None, "attach() the account to its store first"
+        return self._trades
 
     def balance(self, asset: str) -> Balance:
         return self.balances.setdefault(asset, Balance())
@@ -157,6 +183,9 @@ class SpotEngine:
         self.account = account
         self.walk = walk
         self.specs = specs
+        # Orders filled for the first time since the order counts last heard of it: spot counts
+        # only unfilled orders against its ORDERS limits (`PaperState.settle_order_counts`).
+        self.first_fills = 0
 
     # ----- reading -------------------------------------------------------------------------
 
@@ -170,7 +199,7 @@ class SpotEngine:
 
     def find(self, p: Params, missing: tuple[int, str]) -> SpotOrder:
         symbol = self.spec(p.text("symbol")).symbol
-        return find_order(self.account.orders.values(), symbol, p, missing)
+        return find_order(self.account.orders, symbol, p, missing)
 
     def account_info(self, p: Params, now: int) -> dict[str, Any]:
         omit_zero = p.text("omitZeroBalances") == "true"
@@ -210,24 +239,19 @@ class SpotEngine:
     def open_orders(self, symbol: str | None) -> list[SpotOrder]:
         if symbol is not None:
             self.spec(symbol)
-        return sorted(
-            (o for o in self.account.orders.values() if o.is_open and symbol in (None, o.symbol)),
-            key=lambda o: o.orderId,
-        )
+        return self.account.orders.open_orders(symbol)
 
     def all_orders(self, p: Params) -> list[dict[str, Any]]:
         symbol = self.spec(p.text("symbol")).symbol
         from_id, start, end = p.integer("orderId"), p.integer("startTime"), p.integer("endTime")
-        limit = p.limit(500, 1000)
-        rows = [
-            o
-            for o in sorted(self.account.orders.values(), key=lambda o: o.orderId)
-            if o.symbol == symbol
-            and (from_id is None or o.orderId >= from_id)
-            and (start is None or o.time >= start)
-            and (end is None or o.time <= end)
-        ]
-        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        rows = self.account.orders.history(
+            symbol,
+            from_id=from_id,
+            start=start,
+            end=end,
+            limit=p.limit(500, 1000),
+            oldest_first=from_id is not None or start is not None,
+        )
         return [o.wire() for o in rows]
 
     def my_trades(self, p: Params) -> list[dict[str, Any]]:
@@ -236,17 +260,15 @@ class SpotEngine:
         start, end = p.integer("startTime"), p.integer("endTime")
         if from_id is not None and (start is not None or end is not None):
             raise BinanceError(-1128, "Combination of optional parameters invalid.")
-        limit = p.limit(500, 1000)
-        rows = [
-            t
-            for t in self.account.trades
-            if t.symbol == symbol
-            and (order_id is None or t.orderId == order_id)
-            and (from_id is None or t.id >= from_id)
-            and (start is None or t.time >= start)
-            and (end is None or t.time <= end)
-        ]
-        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        rows = self.account.trades.query(
+            symbol=symbol,
+            ref=order_id,
+            from_id=from_id,
+            start=start,
+            end=end,
+            limit=p.limit(500, 1000),
+            oldest_first=from_id is not None or start is not None,
+        )
         return [t.wire() for t in rows]
 
     # ----- placing -------------------------------------------------------------------------
@@ -338,9 +360,7 @@ class SpotEngine:
             and self._would_take(spec.symbol, side, price)
         ):
             raise E.err(E.WOULD_TAKE)
-        if client_id is not None and any(
-            o.clientOrderId == client_id for o in self.open_orders(None)
-        ):
+        if client_id is not None and self.account.orders.open_with_client_id(client_id):
             raise E.err(E.DUPLICATE_ORDER)
         if test:
             return {}
@@ -370,7 +390,7 @@ class SpotEngine:
                 order.workingTime = now
                 fills = self._limit(order, spec, now)
         self.account.next_order_id += 1
-        self.account.orders[order.orderId] = order
+        self.account.orders.add(order)
         self.account.update_time = now
         default_full = kind in ("MARKET", "LIMIT")
         return self._response(order, fills, resp_type or ("FULL" if default_full else "ACK"), now)
@@ -537,6 +557,8 @@ class SpotEngine:
         now: int,
     ) -> Fill:
         rate = MAKER_RATE if maker else TAKER_RATE
+        if not order.executedQty:
+            self.first_fills += 1
         quote_amount = price * qty
         base_bal, quote_bal = self.account.balance(spec.base), self.account.balance(spec.quote)
         if order.side == "BUY":
@@ -640,7 +662,7 @@ class SpotEngine:
 
     def on_price(self, now: int) -> None:
         """Trigger stops and fill resting limits that the latest prices crossed."""
-        for order in sorted(self.account.orders.values(), key=lambda o: o.orderId):
+        for order in self.account.orders.open_orders():
             if not order.is_open:
                 continue
             spec = self.specs[order.symbol]

@@ -74,13 +74,15 @@ def _symbol_info(spec: SymbolSpec) -> dict[str, Any]:
         "baseCommissionPrecision": 8,
         "quoteCommissionPrecision": 8,
         "orderTypes": ORDER_TYPES,
-        "icebergAllowed": True,
-        "ocoAllowed": True,
-        "otoAllowed": True,
+        # Only what this exchange serves is advertised: no icebergQty, trailingDelta, order
+        # lists, cancelReplace or amend here, so a client that reads these flags does not try.
+        "icebergAllowed": False,
+        "ocoAllowed": False,
+        "otoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
-        "allowTrailingStop": True,
-        "cancelReplaceAllowed": True,
-        "amendAllowed": True,
+        "allowTrailingStop": False,
+        "cancelReplaceAllowed": False,
+        "amendAllowed": False,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": spec.filters,
@@ -96,8 +98,12 @@ def exchange_info(state: PaperState, p: Params, now: int) -> Any:
     return {
         "timezone": "UTC",
         "serverTime": now,
-        # The weight limit this exchange enforces (configurable), Binance's others as they are.
-        "rateLimits": [{**RATE_LIMITS[0], "limit": state.weights.limit}, *RATE_LIMITS[1:]],
+        # The limits this exchange enforces (Binance's unless `--limits` changed them).
+        "rateLimits": [
+            {**RATE_LIMITS[0], "limit": state.weights.effective_limit},
+            *state.spot_order_counts.wire(),
+            RATE_LIMITS[3],
+        ],
         "exchangeFilters": [],
         "symbols": [_symbol_info(s) for s in specs],
     }
@@ -175,6 +181,40 @@ def ticker_24h(state: PaperState, p: Params, now: int) -> Any:
     specs = _symbols(state, p)
     rows = [_ticker_24h(state, s, now, mini) for s in (specs or state.spot_specs.values())]
     return rows[0] if "symbol" in p else rows
+
+
+def book_ticker(state: PaperState, p: Params, now: int) -> Any:
+    rows = []
+    for s in _symbols(state, p) or state.spot_specs.values():
+        top = state.walk.book(s.symbol, 1)
+        bid, ask = top.bids[0], top.asks[0]
+        rows.append(
+            {
+                "symbol": s.symbol,
+                "bidPrice": fmt(bid.price),
+                "bidQty": fmt(bid.qty),
+                "askPrice": fmt(ask.price),
+                "askQty": fmt(ask.qty),
+            }
+        )
+    return rows[0] if "symbol" in p else rows
+
+
+def commission(state: PaperState, p: Params, now: int) -> Any:
+    spec = state.spot.spec(p.text("symbol"))
+    rate, zero = fmt(Decimal("0.001")), fmt(Decimal(0))
+    return {
+        "symbol": spec.symbol,
+        "standardCommission": {"maker": rate, "taker": rate, "buyer": zero, "seller": zero},
+        "specialCommission": {"maker": zero, "taker": zero, "buyer": zero, "seller": zero},
+        "taxCommission": {"maker": zero, "taker": zero, "buyer": zero, "seller": zero},
+        "discount": {
+            "enabledForAccount": False,
+            "enabledForSymbol": False,
+            "discountAsset": "BNB",
+            "discount": "0.25000000",
+        },
+    }
 
 
 def _ticker_weight(p: Params) -> int:
@@ -334,14 +374,24 @@ SPOT_ROUTES: Routes = {
     ("GET", "/api/v3/ticker/24hr"): Endpoint(
         ticker_24h, _ticker_weight, False, _s("symbol", "symbols", "type")
     ),
+    ("GET", "/api/v3/ticker/bookTicker"): Endpoint(
+        book_ticker, lambda p: 2 if "symbol" in p else 4, False, _s("symbol", "symbols")
+    ),
     ("GET", "/api/v3/depth"): Endpoint(depth, _depth_weight, False, _s("symbol", "limit")),
+    ("GET", "/api/v3/uiKlines"): Endpoint(
+        klines, 2, False, _s("symbol", "interval", "startTime", "endTime", "limit", "timeZone")
+    ),
+    ("GET", "/api/v3/account/commission"): Endpoint(commission, 20, True, _s("symbol")),
+    ("GET", "/api/v3/rateLimit/order"): Endpoint(
+        lambda s, p, n: s.spot_order_counts.usage(n), 40, True, _s()
+    ),
     ("GET", "/api/v3/klines"): Endpoint(
         klines, 2, False, _s("symbol", "interval", "startTime", "endTime", "limit", "timeZone")
     ),
     ("GET", "/api/v3/trades"): Endpoint(trades, 25, False, _s("symbol", "limit")),
     ("GET", "/api/v3/avgPrice"): Endpoint(avg_price, 2, False, _s("symbol")),
     ("GET", "/api/v3/account"): Endpoint(account, 20, True, _s("omitZeroBalances")),
-    ("POST", "/api/v3/order"): Endpoint(new_order, 1, True, ORDER_PARAMS, mutates=True),
+    ("POST", "/api/v3/order"): Endpoint(new_order, 1, True, ORDER_PARAMS, mutates=True, orders=1),
     ("POST", "/api/v3/order/test"): Endpoint(
         test_order,
         lambda p: 20 if p.text("computeCommissionRates") == "true" else 1,

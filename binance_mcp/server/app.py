@@ -16,7 +16,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.stdio import stdio_server
-from mcp_types import CallToolResult, InputRequiredResult
+from mcp_types import CallToolResult, InputRequiredResult, SetLevelRequestParams
 from mcp_types import Tool as MCPTool
 
 from binance_mcp import __version__
@@ -24,7 +24,8 @@ from binance_mcp.config import Settings
 from binance_mcp.exchange.client import SHARED_READS
 from binance_mcp.exchange.venues import Endpoints
 from binance_mcp.guard.engine import may_need_approval
-from binance_mcp.guard.gate import Guard, PolicyHolder
+from binance_mcp.guard.gate import CALLER, Guard, PolicyHolder
+from binance_mcp.server import call_log
 from binance_mcp.server.guarded import REACHED_GUARD, build_guarded
 from binance_mcp.server.intake import oversized, refusal, screened_lines, unknown_arguments
 from binance_mcp.server.runtime import PaperStarter, Runtime
@@ -60,6 +61,12 @@ class BinanceServer(MCPServer[Runtime]):
         self._offered = {t.name for t in tools}
         self._policy = policy
         self._built: dict[tuple[str, bool], Tool] = {}
+        # One line per call on stderr, and log notifications to the calling client
+        # (server/call_log.py); `logging/setLevel` declares the MCP logging capability.
+        guard.observers.append(call_log.observe)
+        self._lowlevel_server.add_request_handler(
+            "logging/setLevel", SetLevelRequestParams, call_log.set_level
+        )
 
     async def list_tools(self) -> list[MCPTool]:
         return list(self._listed)
@@ -91,6 +98,23 @@ class BinanceServer(MCPServer[Runtime]):
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        events: list[dict[str, Any]] = []
+        caller = CALLER.set(call_log.caller_of(context))
+        pending = call_log.PENDING.set(events)
+        try:
+            result = await self._call_tool(name, arguments, context)
+        except ToolError:
+            await call_log.tell(context, events)
+            raise
+        finally:
+            call_log.PENDING.reset(pending)
+            CALLER.reset(caller)
+        await call_log.tell(context, events)
+        return result
+
+    async def _call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None
     ) -> CallToolResult | InputRequiredResult:
         tool = self.built_tool(name)
         if tool is None:
@@ -162,6 +186,19 @@ class _Lines:
 def build_server(settings: Settings) -> BinanceServer:
     """Raises PolicyError when the policy file is broken: the server refuses to start."""
     holder = PolicyHolder(settings.policy_path)
+    shared = None
+    if settings.state_url is not None:
+        from binance_mcp.guard.redis_state import account_of, open_shared
+
+        key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+        shared = open_shared(
+            settings.state_url.get_secret_value(),
+            settings.state_dir,
+            account=account_of(key),
+            venue=settings.venue,
+            timeout=settings.state_timeout,
+        )
+        log.info("shared guard state at %s", shared.where)
     guard = Guard(
         holder,
         state_dir=settings.state_dir,
@@ -169,6 +206,7 @@ def build_server(settings: Settings) -> BinanceServer:
         approval_timeout=settings.approval_timeout,
         audit_max_bytes=settings.audit_max_bytes,
         audit_keep=settings.audit_keep,
+        shared=shared,
     )
 
     @asynccontextmanager

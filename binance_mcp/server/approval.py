@@ -173,7 +173,12 @@ def approval_parameter(tool: ToolDef) -> tuple[inspect.Parameter, Any]:
             return NOT_NEEDED
         if question is None:
             return NOT_NEEDED
-        asked: Asked | Elicit[Any] = await runtime.approver.ask(ctx, *question)
+        try:
+            asked: Asked | Elicit[Any] = await runtime.approver.ask(ctx, *question)
+        except Exception:
+            # The client answered the question with an error: nobody said yes.
+            log.exception("%s: the approval question failed", tool.name)
+            return Asked("elicited", "cancel", question[0])
         return asked
 
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY)]

@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 
 from binance_mcp.exchange.errors import ToolFailure
+from binance_mcp.guard.console_link import console_url
 from binance_mcp.guard.gate import Guard
 from binance_mcp.guard.tool_index import ToolSpec
 from binance_mcp.guard.verdicts import Verdict, wait_in_queue
@@ -65,7 +66,13 @@ class McpApprovals:
             return Verdict(False, "not asked", "nobody was asked (the policy changed); call again")
         progress = ctx.report_progress if ctx is not None else None
         return await wait_in_queue(
-            self.guard.queue, self.approver.timeout, call, tool, await question(), progress
+            self.guard.queue,
+            self.approver.timeout,
+            call,
+            tool,
+            await question(),
+            progress,
+            console=console_url(self.guard.state_dir),
         )
 
 

@@ -17,6 +17,7 @@ import difflib
 import json
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 # No tool takes more than a list of strings; a little room above that for clients that wrap.
@@ -31,9 +32,6 @@ MAX_LINE: Final = 1 << 20
 _SUSPICIOUS_BRACKETS: Final = 128
 # Put in place of arguments that could not be taken off the wire; recognised by `refusal`.
 REFUSED_KEY: Final = "__binance_mcp_refused__"
-
-_ID: Final = re.compile(r'"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")')
-_NAME: Final = re.compile(r'"name"\s*:\s*"([A-Za-z0-9_]{1,64})"')
 
 
 def unknown_arguments(tool: str, given: Iterable[str], known: Iterable[str]) -> str | None:
@@ -100,30 +98,28 @@ def _clip(text: str, limit: int) -> str:
 
 def screen_line(line: str) -> str:
     """The line, or when the SDK could not parse it (too long, nested too deep), a tools/call
-    request with the same id whose arguments carry the reason. A line that is not a request
-    with a recognisable id is passed on: the SDK reports it as it always has."""
+    request with the same id whose arguments carry the reason. The id is the request's own
+    (a key of the top-level object, never one inside its arguments); a line without one is
+    passed on, and the SDK drops it as it always has (nothing is run)."""
     if len(line) <= MAX_LINE and line.count("[") + line.count("{") < _SUSPICIOUS_BRACKETS:
         return line
+    top = _top_level(line)
     if len(line) > MAX_LINE:
         reason = f"the request is {len(line)} bytes, more than the {MAX_LINE} allowed"
-    else:
-        depth = _depth(line)
-        if depth < 150:
-            return line
-        reason = f"an argument is nested {depth} levels deep (at most {MAX_DEPTH})"
-    head = line[:4096]
-    found = _ID.search(head)
-    if found is None:
+    elif top.depth < 150:
         return line
-    name = _NAME.search(head)
+    else:
+        reason = f"an argument is nested {top.depth} levels deep (at most {MAX_DEPTH})"
+    if top.ident is None or top.method != "tools/call":
+        return line
     return (
         json.dumps(
             {
                 "jsonrpc": "2.0",
-                "id": json.loads(found.group(1)),
+                "id": json.loads(top.ident),
                 "method": "tools/call",
                 "params": {
-                    "name": name.group(1) if name else "unknown",
+                    "name": top.name or "unknown",
                     "arguments": {REFUSED_KEY: reason + "; nothing was sent"},
                 },
             }
@@ -132,26 +128,52 @@ def screen_line(line: str) -> str:
     )
 
 
-def _depth(line: str) -> int:
-    """The deepest nesting of brackets outside strings, in one pass."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in line:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
+@dataclass
+class _TopLevel:
+    depth: int = 0
+    ident: str | None = None  # the JSON text of the top-level "id"
+    method: str | None = None
+    name: str | None = None  # params.name
+
+
+_STRUCTURE: Final = re.compile(r'[\[\]{}"]')
+# The rest of a JSON string, unrolled so that a long string is one scan, not one step a char.
+_STRING_END: Final = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"')
+_AFTER_KEY: Final = re.compile(r'\s*:\s*(-?\d{1,18}(?![\d.eE])|"(?:[^"\\]|\\.){0,200}")')
+
+
+def _top_level(line: str) -> _TopLevel:
+    """One pass over the line's brackets and strings (the regex engine skips everything else):
+    the deepest nesting, and the top-level id, method and params.name."""
+    found = _TopLevel()
+    depth = 0
+    in_params = False
+    pos = 0
+    while (m := _STRUCTURE.search(line, pos)) is not None:
+        ch, pos = m.group(), m.end()
+        if ch == '"':
+            end = _STRING_END.match(line, pos)
+            if end is None:
+                break
+            text, pos = line[m.start() : end.end()], end.end()
+            value = _AFTER_KEY.match(line, pos) if depth in (1, 2) else None
+            if value is not None:
+                key, raw = text[1:-1], value.group(1)
+                if depth == 1 and key == "id" and found.ident is None:
+                    found.ident = raw
+                elif depth == 1 and key == "method" and found.method is None:
+                    found.method = json.loads(raw) if raw[0] == '"' else None
+                elif depth == 2 and in_params and key == "name" and found.name is None:
+                    found.name = json.loads(raw)[:64] if raw[0] == '"' else None
+            in_params = in_params or (depth == 1 and text == '"params"')
         elif ch in "[{":
             depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
+            found.depth = max(found.depth, depth)
+        else:
             depth -= 1
-    return deepest
+            if depth == 1:
+                in_params = False
+    return found
 
 
 async def screened_lines(lines: AsyncIterator[str]) -> AsyncIterator[str]:

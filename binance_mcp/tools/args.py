@@ -64,7 +64,13 @@ TimeInForce = Annotated[Literal["GTC", "IOC", "FOK"], BeforeValidator(upper)]
 MAX_DIGITS: Final = 20
 # Longest number text looked at: 20 + 20 digits, a sign, a point, an exponent, some padding.
 MAX_NUMBER_TEXT: Final = 64
-_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,10})?")
+# ASCII digits only (`\d` would take other scripts' digits), an optional point and exponent:
+# anything else is refused before the decimal type reads it (it would take `1E-999_999_999`,
+# whose size then goes unchecked, and writing such a number out costs gigabytes).
+_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# What the decimal type refuses with its own message (say which is wrong rather than malformed).
+_SPECIAL: Final = frozenset({"nan", "-nan", "+nan", "snan", "inf", "-inf", "+inf", "infinity",
+                             "-infinity", "+infinity"})  # fmt: skip
 _RANGE: Final = (
     f"Binance takes at most {MAX_DIGITS} digits before and {MAX_DIGITS} after the decimal point"
 )
@@ -89,8 +95,16 @@ def bounded_number(value: Any) -> Any:
     else:
         text = repr(value)  # inf and nan are refused by the type (allow_inf_nan=False)
     if not _NUMBER.fullmatch(text):
-        return value
-    _, digits, exponent = Decimal(text).as_tuple()
+        if text.lower() in _SPECIAL:
+            return value  # refused by the type as not finite
+        raise ValueError(
+            f"{text[:40]!r} is not a decimal number: use ASCII digits with an optional point "
+            "and exponent, like 0.001 or 1e-3"
+        )
+    try:
+        _, digits, exponent = Decimal(text).as_tuple()
+    except ArithmeticError:  # an exponent past what the decimal type can hold at all
+        raise ValueError(f"{text} is out of range: {_RANGE}") from None
     assert isinstance(exponent, int)  # the pattern admits no NaN or Infinity
     if not any(digits):
         return value
