@@ -19,7 +19,15 @@ from typing import Final
 
 from bench.common import REPO, Summary, machine_info, table
 
-BENCHES: Final = ("startup", "guard", "context", "call_overhead", "throughput", "paper_exchange")
+BENCHES: Final = (
+    "startup",
+    "guard",
+    "context",
+    "call_overhead",
+    "throughput",
+    "paper_exchange",
+    "shared_state",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,8 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.system_deps import ensure
+
 REPO = Path(__file__).resolve().parent.parent
-BENCHES = ["startup", "guard", "context", "call_overhead", "throughput", "paper_exchange"]
+BENCHES = [
+    "startup", "guard", "context", "call_overhead", "throughput", "paper_exchange", "shared_state",
+]  # fmt: skip
 # What each one prints among its figures, whatever the numbers.
 FIGURES = {
     "startup": ["tools/list answered", "peak RSS at tools/list", "35"],
@@ -24,6 +28,7 @@ FIGURES = {
     "call_overhead": ["direct python-binance", "binance-mcp, legacy", "p90", "audit log"],
     "throughput": ["calls/s", "lag max", "full GCs", "event loop blocked"],
     "paper_exchange": ["1–1000", "p99", "price read (GET)", "MARKET order (POST)", "32 clients"],
+    "shared_state": ["sqlite", "redis", "8 processes", "added latency of Redis over SQLite"],
 }
 
 
@@ -42,6 +47,8 @@ def run(*args: str) -> str:
 
 @pytest.mark.parametrize("name", BENCHES)
 def test_benchmark_runs_quick_and_reports(name: str) -> None:
+    if name == "shared_state":
+        ensure("redis-server", "redis-server")
     out = run(f"bench.{name}", "--quick")
     assert out.startswith("=== ")
     assert re.search(r"^machine: .+ · \d+ cores · CPython 3\.\d+", out, re.M), out

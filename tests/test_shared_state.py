@@ -301,3 +301,23 @@ def test_the_guards_end_to_end_tests_pass_against_redis(redis_server: RedisServe
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+def test_the_console_follows_the_shared_state(redis_server: RedisServer, tmp_path: Path) -> None:
+    from binance_mcp.console.view import ConsoleView
+    from binance_mcp.guard.redis_state import RedisApprovalQueue, RedisState
+
+    shared = open_shared(redis_server.url, tmp_path, account=account_of(None), venue="paper")
+    view = ConsoleView(
+        tmp_path, shared=RedisState(redis_server.url, account=account_of(None), venue="cli")
+    )
+    ident = RedisApprovalQueue(shared).file("d1", "binance_spot_place_order", "Approve?", 60, 1)
+    assert [p["id"] for p in view.pending()] == [ident]
+    assert view.decide(ident, "d1", True, "")["status"] == "approved"
+    view.set_trading("halted", "from the console")
+    assert shared.read_trading().state == "halted"
+    assert view.trading()["state"] == "halted"
+    view.set_trading("active", "")
+    assert shared.read_trading().state == "active"
+    view.close()
+    shared.close()

@@ -549,12 +549,21 @@ def _run_console(args: argparse.Namespace) -> int:
         return refused
     from binance_mcp.console.run import run_console
 
+    url = resolve_state_url(os.environ, getattr(args, "state_url", None))
+    shared = None
+    if url is not None:
+        from binance_mcp.guard.redis_state import RedisState, account_of
+
+        key, _ = resolve_keys(os.environ)
+        account = account_of(key.get_secret_value() if key is not None else None)
+        shared = RedisState(url.get_secret_value(), account=account, venue="cli")
     return run_console(
         state_dir,
         port=args.port,
         open_browser=args.open,
         policy=getattr(args, "policy", None),
         venue=getattr(args, "venue", None),
+        shared=shared,
     )
 
 

@@ -21,6 +21,7 @@ from binance_mcp.console.app import build_app
 from binance_mcp.console.feed import AuditFeed
 from binance_mcp.console.view import ConsoleView
 from binance_mcp.guard import console_link
+from binance_mcp.guard.redis_state import RedisState
 
 HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8765
@@ -131,11 +132,12 @@ def run_console(
     open_browser: bool = False,
     policy: str | None = None,
     venue: str | None = None,
+    shared: RedisState | None = None,
 ) -> int:
     """`binance-mcp console`: prints the URL (with its token) and serves until stopped."""
     import sys
 
-    console = Console(ConsoleView(state_dir, policy=policy, venue=venue), port=port)
+    console = Console(ConsoleView(state_dir, policy=policy, venue=venue, shared=shared), port=port)
     try:
         console.bind()
     except OSError as exc:

@@ -20,8 +20,9 @@ from typing import Any, Final
 from binance_mcp.config import resolve_policy_path
 from binance_mcp.guard import servers
 from binance_mcp.guard import trading_state as states
-from binance_mcp.guard.approvals import ApprovalError, ApprovalQueue, Request
+from binance_mcp.guard.approvals import ApprovalError, ApprovalQueue, Queue, Request
 from binance_mcp.guard.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from binance_mcp.guard.redis_state import RedisApprovalQueue, RedisCounterStore, RedisState
 from binance_mcp.guard.store import StateStore, StateUnavailable
 
 PAPER_ACCOUNT_FILE: Final = "paper-account.json"
@@ -200,16 +201,23 @@ class ConsoleView:
         policy: str | None = None,
         venue: str | None = None,
         paper_dir: Path | None = None,
+        shared: RedisState | None = None,
     ) -> None:
         self.state_dir = state_dir
+        # Shared guard state in Redis (`--state-url`): its queue, trading state and counters.
+        self.shared = shared
         self._policy_flag = policy
         self._venue_flag = venue
         self.paper_dir = paper_dir if paper_dir is not None else state_dir / "paper"
-        self.queue = ApprovalQueue(state_dir)
+        self.queue: Queue = (
+            ApprovalQueue(state_dir) if shared is None else RedisApprovalQueue(shared)
+        )
         self.values = PaperValues(self.paper_dir / PAPER_ACCOUNT_FILE, state_dir / VALUES_FILE)
 
     def close(self) -> None:
         self.queue.close()
+        if self.shared is not None:
+            self.shared.close()
 
     # --- approvals ------------------------------------------------------------------------------
 
@@ -236,6 +244,15 @@ class ConsoleView:
 
     def trading(self) -> dict[str, Any]:
         trading = states.read(self.state_dir)
+        if self.shared is not None:
+            # As the servers see it: the stricter of this host's state dir and the shared one.
+            shared = self.shared.read_trading()
+            order = [
+                states.TradingState.ACTIVE,
+                states.TradingState.REDUCING,
+                states.TradingState.HALTED,
+            ]
+            trading = max(trading, shared, key=lambda t: order.index(t.state))
         alive, _ = servers.running(self.state_dir)
         return {
             "state": trading.state.value,
@@ -251,6 +268,8 @@ class ConsoleView:
         }
 
     def set_trading(self, state: str, reason: str) -> dict[str, Any]:
+        if self.shared is not None:
+            return self._set_shared(state, reason)
         if state == "active":
             _, _, problem = states.resume_trading(self.state_dir)
             if problem is not None:
@@ -259,6 +278,27 @@ class ConsoleView:
             states.set_state(self.state_dir, states.TradingState(state), reason.strip() or None)
         else:
             raise ConsoleError(f"unknown trading state {state!r}")
+        return self.trading()
+
+    def _set_shared(self, state: str, reason: str) -> dict[str, Any]:
+        assert self.shared is not None
+        try:
+            if state == "active":
+                was = self.shared.read_trading()
+                self.shared.set_trading(states.ACTIVE)
+                states.resume(self.state_dir)
+                if was.by == states.BY_LOSS_LIMIT:
+                    for venue in ("live", "testnet", "demo", "paper"):
+                        RedisCounterStore(self.shared.for_venue(venue)).restart_loss_count()
+            elif state in ("halted", "reducing"):
+                self.shared.set_trading(
+                    states.Trading(states.TradingState(state), reason.strip() or None,
+                                   states.BY_PERSON, int(time.time()))
+                )  # fmt: skip
+            else:
+                raise ConsoleError(f"unknown trading state {state!r}")
+        except StateUnavailable as exc:
+            raise ConsoleError(str(exc)) from None
         return self.trading()
 
     # --- limits ---------------------------------------------------------------------------------
@@ -318,7 +358,11 @@ class ConsoleView:
         paper_file = self.paper_dir / PAPER_ACCOUNT_FILE
         for venue in self.venues():
             bars: list[dict[str, Any]] = []
-            store = StateStore(self.state_dir, venue)
+            store: StateStore | RedisCounterStore = (
+                StateStore(self.state_dir, venue)
+                if self.shared is None
+                else RedisCounterStore(self.shared.for_venue(venue))
+            )
             try:
                 if limits.daily_notional is not None:
                     bars.append(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import random
 import secrets
 import time
 import uuid
@@ -52,7 +53,7 @@ from binance_mcp.guard.trading_state import ACTIVE, Trading, TradingState, utc_t
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S: Final = 1.0
-_RETRIES: Final = 50
+_RETRIES: Final = 200
 MARKER: Final = "marker"
 
 
@@ -107,7 +108,7 @@ class RedisState:
         marker = self.account_ns + MARKER
         try:
             with self.client.pipeline() as pipe:
-                for _ in range(_RETRIES):
+                for attempt in range(_RETRIES):
                     try:
                         pipe.watch(marker, *keys)  # type: ignore[no-untyped-call]
                         seen = pipe.get(marker)
@@ -116,6 +117,9 @@ class RedisState:
                         pipe.execute()
                         return result
                     except redis.WatchError:
+                        # Another server wrote in between: back off a little, at random, so
+                        # that servers racing for the same keys do not collide again at once.
+                        time.sleep(random.uniform(0, min(0.0005 * (attempt + 1), 0.02)))
                         continue
         except redis.RedisError as exc:
             raise StateUnavailable(
@@ -232,12 +236,14 @@ class RedisCounterStore:
         def body(pipe: Any) -> RateHit | None:
             # Reads only until MULTI: a write to a watched key would abort our own EXEC.
             for (key, limit), name in zip(limits, keys, strict=True):
-                window = pipe.zrangebyscore(
-                    name, f"({now - limit.seconds}", "+inf", withscores=True
-                )
-                if len(window) >= limit.count:
+                start = f"({now - limit.seconds}"
+                if int(pipe.zcount(name, start, "+inf")) >= limit.count:
+                    oldest = pipe.zrangebyscore(
+                        name, start, "+inf", start=0, num=1, withscores=True
+                    )
+                    since = oldest[0][1] if oldest else now
                     pipe.multi()
-                    return RateHit(key, limit, max(window[0][1] + limit.seconds - now, 0.0))
+                    return RateHit(key, limit, max(since + limit.seconds - now, 0.0))
             pipe.multi()
             for (_, limit), name in zip(limits, keys, strict=True):
                 pipe.zremrangebyscore(name, "-inf", now - limit.seconds)
@@ -247,86 +253,114 @@ class RedisCounterStore:
 
         return self.state.transaction(keys, body)
 
+    # Keys: `spent:DAY` the day's notional placed or reserved (exact decimal text); `reserved`
+    # the orders being placed (id → day, market, notional, when); `settled:MARKET` orders
+    # answered lately (id → when), for open-order counts; `flights` the position/exposure
+    # reservations being placed (id → symbol, size, when); `landed` those answered lately
+    # ("id|symbol|size" → when). Each stays small whatever the history: cost per order is flat.
+
     def reserve(self, slot: OrderSlot) -> str | BudgetHit:
-        orders, in_flight = self.state.key("orders"), self.state.key("in_flight")
+        key = self.state.key
         now = time.time()
         day = utc_day(now)
+        spent, reserved, flights, landed = (
+            key(f"spent:{day}"),
+            key("reserved"),
+            key("flights"),
+            key("landed"),
+        )
+        settled = key(f"settled:{slot.market}")
 
         def body(pipe: Any) -> str | BudgetHit:
-            rows = {k: json.loads(v) for k, v in pipe.hgetall(orders).items()}
-            stale = [k for k, r in rows.items() if r["day"] < utc_day(now - KEEP_DAYS * 86400)]
-            for row in rows.values():
-                if row["state"] == "reserved" and row["reserved_at"] < now - STALE_RESERVATION_S:
-                    row.update(state="placed", settled_at=row["reserved_at"])
-            used = sum(
-                (Decimal(r["notional"]) for r in rows.values() if r["day"] == day), Decimal(0)
-            )
+            pending = {k: json.loads(v) for k, v in pipe.hgetall(reserved).items()}
+            # A reservation this old belongs to a server that died mid-call: placed, maybe.
+            stale = {k: r for k, r in pending.items() if r["at"] < now - STALE_RESERVATION_S}
+            used = Decimal(pipe.get(spent) or "0")
             since = slot.listed_at if slot.listed_at is not None else now
             count = sum(
-                1 for r in rows.values()
-                if r["market"] == slot.market
-                and (r["state"] == "reserved" or (r["settled_at"] or 0) > since)
-            )  # fmt: skip
+                1 for k, r in pending.items() if r["market"] == slot.market and k not in stale
+            )
+            count += int(pipe.zcount(settled, f"({since}", "+inf"))
             hit = budget_denial(slot, used, count)
-            flights = {k: json.loads(v) for k, v in pipe.hgetall(in_flight).items()}
-            gone = [k for k, f in flights.items() if f["reserved_at"] < now - IN_FLIGHT_S]
+            gone: list[str] = []
             if hit is None and slot.holds_reach():
                 read_at = min(r.read_at for r in (slot.position, slot.exposure) if r is not None)
-                live = [
-                    f for k, f in flights.items()
-                    if k not in gone and (f["settled_at"] is None or f["settled_at"] > read_at)
-                ]  # fmt: skip
-                mine = sum(
-                    (Decimal(f["size"]) for f in live if f["symbol"] == slot.symbol), Decimal(0)
-                )
-                hit = reach_denial(slot, mine, sum((Decimal(f["size"]) for f in live), Decimal(0)))
+                rows = {k: json.loads(v) for k, v in pipe.hgetall(flights).items()}
+                # Left by a server that died mid-call: the exchange shows that order by now.
+                gone = [k for k, f in rows.items() if f["at"] < now - IN_FLIGHT_S]
+                live = [(f["symbol"], f["size"]) for k, f in rows.items() if k not in gone]
+                for member in pipe.zrangebyscore(landed, f"({read_at}", "+inf"):
+                    _, symbol, size = member.split("|")
+                    live.append((symbol, size))
+                mine = sum((Decimal(s) for sym, s in live if sym == slot.symbol), Decimal(0))
+                hit = reach_denial(slot, mine, sum((Decimal(s) for _, s in live), Decimal(0)))
             pipe.multi()
-            if stale:
-                pipe.hdel(orders, *stale)
             if gone:
-                pipe.hdel(in_flight, *gone)
+                pipe.hdel(flights, *gone)
+            if stale:
+                pipe.hdel(reserved, *stale)
+                for k, r in stale.items():
+                    pipe.zadd(key(f"settled:{r['market']}"), {k: r["at"]})
             if hit is not None:
                 return hit
             ident = uuid.uuid4().hex
-            row = {"day": day, "market": slot.market, "notional": format(slot.notional, "f"),
-                   "state": "reserved", "reserved_at": now, "settled_at": None}  # fmt: skip
-            pipe.hset(orders, ident, json.dumps(row))
+            pipe.set(spent, format(used + slot.notional, "f"), ex=KEEP_DAYS * 86400)
+            row = {
+                "day": day,
+                "market": slot.market,
+                "notional": format(slot.notional, "f"),
+                "at": now,
+            }
+            pipe.hset(reserved, ident, json.dumps(row))
             if slot.holds_reach():
-                flight = {"symbol": slot.symbol, "size": format(slot.size, "f"),
-                          "reserved_at": now, "settled_at": None}  # fmt: skip
-                pipe.hset(in_flight, ident, json.dumps(flight))
+                flight = {"symbol": slot.symbol, "size": format(slot.size, "f"), "at": now}
+                pipe.hset(flights, ident, json.dumps(flight))
             return ident
 
-        return self.state.transaction([orders, in_flight], body)
+        return self.state.transaction([spent, reserved, flights, landed, settled], body)
 
     def settle(self, ident: str, placed: bool) -> None:
-        orders, in_flight = self.state.key("orders"), self.state.key("in_flight")
+        key = self.state.key
         now = time.time()
+        reserved, flights, landed = key("reserved"), key("flights"), key("landed")
 
         def body(pipe: Any) -> None:
-            row, flight = pipe.hget(orders, ident), pipe.hget(in_flight, ident)
+            raw, flight = pipe.hget(reserved, ident), pipe.hget(flights, ident)
+            row = json.loads(raw) if raw is not None else None
+            spent = key(f"spent:{row['day']}") if row is not None else None
+            used = Decimal(pipe.get(spent) or "0") if spent is not None else Decimal(0)
             pipe.multi()
-            if not placed:
-                pipe.hdel(orders, ident)
-                pipe.hdel(in_flight, ident)
+            pipe.hdel(reserved, ident)
+            pipe.hdel(flights, ident)
+            if row is None:
                 return
-            if row is not None:
-                pipe.hset(orders, ident, json.dumps({**json.loads(row), "state": "placed",
-                                                      "settled_at": now}))  # fmt: skip
+            if not placed:
+                pipe.set(spent, format(max(used - Decimal(row["notional"]), Decimal(0)), "f"),
+                         ex=KEEP_DAYS * 86400)  # fmt: skip
+                return
+            settled = key(f"settled:{row['market']}")
+            pipe.zadd(settled, {ident: now})
+            pipe.zremrangebyscore(settled, "-inf", now - STALE_RESERVATION_S)
             if flight is not None:
-                pipe.hset(in_flight, ident, json.dumps({**json.loads(flight), "settled_at": now}))
+                f = json.loads(flight)
+                # Counted on by calls that read the exchange before it was answered.
+                pipe.zadd(landed, {f"{ident}|{f['symbol']}|{f['size']}": now})
+                pipe.zremrangebyscore(landed, "-inf", now - IN_FLIGHT_S)
 
-        self.state.transaction([orders, in_flight], body)
+        raw = self.state.client.hget(reserved, ident)
+        row = json.loads(raw) if isinstance(raw, str) else None
+        day_key = key(f"spent:{row['day']}") if row is not None else key("spent:none")
+        self.state.transaction([reserved, flights, landed, day_key], body)
 
     def used_today(self) -> Decimal:
-        orders, day = self.state.key("orders"), utc_day()
+        spent = self.state.key(f"spent:{utc_day()}")
 
         def body(pipe: Any) -> Decimal:
-            rows = [json.loads(v) for v in pipe.hgetall(orders).values()]
+            used = Decimal(pipe.get(spent) or "0")
             pipe.multi()
-            return sum((Decimal(r["notional"]) for r in rows if r["day"] == day), Decimal(0))
+            return used
 
-        return self.state.transaction([orders], body)
+        return self.state.transaction([spent], body)
 
     def daily_loss(self, value: Decimal) -> Decimal:
         name, day = self.state.key("day_value"), utc_day()
@@ -338,6 +372,28 @@ class RedisCounterStore:
             pipe.hset(name, day, format(high, "f"))
             pipe.expire(name, 3 * 86400)
             return max(high - value, Decimal(0))
+
+        return self.state.transaction([name], body)
+
+    def calls_in_window(self, key: str, seconds: float) -> int:
+        """Read only (the console): calls counted against rate-limit `key` lately."""
+        name = self.state.key(f"calls:{key}")
+
+        def body(pipe: Any) -> int:
+            count = int(pipe.zcount(name, f"({time.time() - seconds}", "+inf"))
+            pipe.multi()
+            return count
+
+        return self.state.transaction([name], body)
+
+    def day_high(self) -> Decimal | None:
+        """Read only (the console): today's high-water mark of the account's value."""
+        name, day = self.state.key("day_value"), utc_day()
+
+        def body(pipe: Any) -> Decimal | None:
+            seen = pipe.hget(name, day)
+            pipe.multi()
+            return None if seen is None else Decimal(seen)
 
         return self.state.transaction([name], body)
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, unquote_plus
 from aiohttp import web
 
 from binance_mcp.paper import errors as E
+from binance_mcp.paper.compat_routes import COMPAT_ROUTES
 from binance_mcp.paper.errors import BinanceError, mandatory
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.futures_routes import FUTURES_ROUTES
@@ -35,6 +36,8 @@ SIGNING_PARAMS = frozenset({"timestamp", "recvWindow", "signature"})
 KEY_FORMAT = re.compile(r"[A-Za-z0-9]{64}")
 STATE_KEY = web.AppKey("paper_state", PaperState)
 ROUTES_KEY = web.AppKey("paper_routes", dict)
+# Every Binance endpoint the paper exchange serves (README: "Served endpoints").
+ROUTES: Routes = {**SPOT_ROUTES, **FUTURES_ROUTES, **COMPAT_ROUTES}
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -329,7 +332,7 @@ async def control_requests(request: web.Request) -> web.Response:
 def build_app(state: PaperState, routes: Routes | None = None) -> web.Application:
     app = web.Application()
     app[STATE_KEY] = state
-    app[ROUTES_KEY] = routes if routes is not None else {**SPOT_ROUTES, **FUTURES_ROUTES}
+    app[ROUTES_KEY] = routes if routes is not None else ROUTES
     app.router.add_post("/paper/walk", control_walk)
     app.router.add_post("/paper/price", control_price)
     app.router.add_post("/paper/funding", control_funding)

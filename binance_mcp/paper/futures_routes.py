@@ -3,12 +3,13 @@ it weighs (Binance's futures weights), and the answer it gives, in Binance's sha
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from binance_mcp.paper import errors as E
 from binance_mcp.paper import futures_history as history
 from binance_mcp.paper import futures_settings as settings
+from binance_mcp.paper import tape
 from binance_mcp.paper.errors import BinanceError, mandatory
 from binance_mcp.paper.futures_market import (
     FUNDING_INTERVAL_MS,
@@ -17,7 +18,8 @@ from binance_mcp.paper.futures_market import (
 )
 from binance_mcp.paper.futures_params import ORDER_TYPES, TIME_IN_FORCE
 from binance_mcp.paper.futures_risk import MAKER_RATE, TAKER_RATE
-from binance_mcp.paper.market import INTERVAL_MS, fmt, history_price
+from binance_mcp.paper.market import INTERVAL_MS, PublicTrade, fmt, history_price
+from binance_mcp.paper.numbers import quantize_down
 from binance_mcp.paper.params import Params
 from binance_mcp.paper.routing import Endpoint, Handler, Routes
 from binance_mcp.paper.state import PaperState
@@ -445,6 +447,45 @@ def _open_interest(state: PaperState, p: Params, now: int) -> Any:
     return {"openInterest": spec.qty_str(base), "symbol": spec.symbol, "time": now}
 
 
+def _tape(state: PaperState, spec: FuturesSpec) -> list[PublicTrade]:
+    """The contract's public trades: the spot walk's tape carried over at the contract's
+    basis, tick and step (as its last price follows the spot walk)."""
+    return [
+        PublicTrade(
+            t.id,
+            max((t.price * (1 + spec.basis)).quantize(spec.tick, ROUND_HALF_EVEN), spec.tick),
+            max(quantize_down(t.qty, spec.step), spec.min_qty),
+            t.time,
+            t.is_buyer_maker,
+        )
+        for t in state.walk.trades[spec.symbol]
+    ]
+
+
+def _trades(state: PaperState, p: Params, now: int) -> Any:
+    spec = state.futures.spec(p.text("symbol"))
+    rows = _tape(state, spec)[-p.limit(500, 1000) :]
+    return [
+        {
+            "id": t.id,
+            "price": spec.price_str(t.price),
+            "qty": spec.qty_str(t.qty),
+            "quoteQty": fmt(t.price * t.qty),
+            "time": t.time,
+            "isBuyerMaker": t.is_buyer_maker,
+        }
+        for t in rows
+    ]
+
+
+def _agg_trades(state: PaperState, p: Params, now: int) -> Any:
+    spec = state.futures.spec(p.text("symbol"))
+    rows = tape.select(_tape(state, spec), p, max_span_ms=tape.HOUR_MS)
+    return tape.agg_rows(
+        rows, lambda t: spec.price_str(t.price), lambda t: spec.qty_str(t.qty), best_match=False
+    )
+
+
 def _order_get(state: PaperState, p: Params, now: int) -> Any:
     order = state.futures.find(p, E.NO_SUCH_ORDER)
     return order.wire(state.futures.spec(order.symbol))
@@ -495,6 +536,10 @@ FUTURES_ROUTES: Routes = {
         _s("symbol", "interval", "startTime", "endTime", "limit"),
     ),
     ("GET", "/fapi/v1/depth"): Endpoint(depth, _depth_weight, False, _s("symbol", "limit")),
+    ("GET", "/fapi/v1/trades"): Endpoint(_trades, 5, False, _s("symbol", "limit")),
+    ("GET", "/fapi/v1/aggTrades"): Endpoint(
+        _agg_trades, 20, False, _s("symbol", "fromId", "startTime", "endTime", "limit")
+    ),
     # ----- signed ---------------------------------------------------------------------------
     ("GET", "/fapi/v2/account"): _signed(
         lambda s, p, n: s.futures.risk.account_info(n, 2), 5, _s()

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from binance_mcp.paper import errors as E
+from binance_mcp.paper import tape
 from binance_mcp.paper.errors import BinanceError, mandatory
 from binance_mcp.paper.market import INTERVAL_MS, SymbolSpec, fmt
 from binance_mcp.paper.params import Params
@@ -168,8 +169,8 @@ def _ticker_24h(state: PaperState, spec: SymbolSpec, now: int, mini: bool) -> di
     return row
 
 
-def ticker_24h(state: PaperState, p: Params, now: int) -> Any:
-    mini = (
+def _mini(p: Params) -> bool:
+    return (
         p.choice(
             "type",
             ("FULL", "MINI"),
@@ -178,9 +179,96 @@ def ticker_24h(state: PaperState, p: Params, now: int) -> Any:
         )
         == "MINI"
     )
+
+
+def ticker_24h(state: PaperState, p: Params, now: int) -> Any:
+    mini = _mini(p)
     specs = _symbols(state, p)
     rows = [_ticker_24h(state, s, now, mini) for s in (specs or state.spot_specs.values())]
     return rows[0] if "symbol" in p else rows
+
+
+# windowSize of the rolling-window ticker: 1m..59m, 1h..23h, 1d..7d, units not combined.
+WINDOW_UNITS = {"m": (59, 60_000), "h": (23, 3_600_000), "d": (7, 86_400_000)}
+MAX_TICKER_SYMBOLS = 100
+
+
+def _window_ms(p: Params) -> int:
+    raw = p.text("windowSize") or "1d"
+    amount, unit = raw[:-1], raw[-1:]
+    if unit in WINDOW_UNITS and amount.isdigit() and not amount.startswith("0"):
+        most, unit_ms = WINDOW_UNITS[unit]
+        if 1 <= int(amount) <= most:
+            return int(amount) * unit_ms
+    raise BinanceError(
+        -1100,
+        "Illegal characters found in parameter 'windowSize'; legal range is "
+        "'1m..59m, 1h..23h, 1d..7d'.",
+    )
+
+
+def _rolling(
+    state: PaperState, spec: SymbolSpec, now: int, window_ms: int, mini: bool
+) -> dict[str, Any]:
+    # openTime starts on a minute, closeTime is now (Binance: up to 59 999 ms wider).
+    open_time = now - now % 60_000 - window_ms
+    interval = "1m" if window_ms < 3_600_000 else "1h"
+    count_candles = window_ms // INTERVAL_MS[interval] + 1
+    candles = state.walk.klines(spec.symbol, interval, None, now, count_candles, now)
+    open_ = Decimal(candles[0][1])
+    last = state.walk.prices[spec.symbol]
+    high = max([Decimal(c[2]) for c in candles] + [last])
+    low = min([Decimal(c[3]) for c in candles] + [last])
+    volume = sum((Decimal(c[5]) for c in candles), Decimal(0))
+    quote_volume = sum((Decimal(c[7]) for c in candles), Decimal(0))
+    count = sum(int(c[8]) for c in candles)
+    last_id = state.walk.next_trade_id - 1
+    row: dict[str, Any] = {"symbol": spec.symbol}
+    if not mini:
+        change = last - open_
+        weighted = (quote_volume / volume).quantize(Decimal("0.00000001")) if volume else last
+        row |= {
+            "priceChange": fmt(change),
+            "priceChangePercent": f"{(change / open_ * 100):.3f}",
+            "weightedAvgPrice": fmt(weighted),
+        }
+    return row | {
+        "openPrice": fmt(open_),
+        "highPrice": fmt(high),
+        "lowPrice": fmt(low),
+        "lastPrice": fmt(last),
+        "volume": fmt(volume),
+        "quoteVolume": fmt(quote_volume),
+        "openTime": open_time,
+        "closeTime": now,
+        "firstId": max(0, last_id - count + 1),
+        "lastId": last_id,
+        "count": count,
+    }
+
+
+def rolling_ticker(state: PaperState, p: Params, now: int) -> Any:
+    """GET /api/v3/ticker: price change statistics over a window of the caller's choosing."""
+    if "symbol" not in p and "symbols" not in p:
+        raise mandatory("symbol")
+    if len(p.symbols() or []) > MAX_TICKER_SYMBOLS:
+        raise BinanceError(
+            -1101,
+            f"Too many values sent for parameter 'symbols', maximum allowed is {MAX_TICKER_SYMBOLS}.",
+        )
+    mini, window_ms = _mini(p), _window_ms(p)
+    specs = _symbols(state, p) or []
+    rows = [_rolling(state, s, now, window_ms, mini) for s in specs]
+    return rows[0] if "symbol" in p else rows
+
+
+def _rolling_weight(p: Params) -> int:
+    # 4 a symbol whatever the window, capped at 200 past 50 symbols.
+    try:
+        n = len(p.symbols() or []) if "symbols" in p else 1
+    except BinanceError:
+        n = 1
+    return min(4 * max(n, 1), 200)
 
 
 def book_ticker(state: PaperState, p: Params, now: int) -> Any:
@@ -272,6 +360,12 @@ def trades(state: PaperState, p: Params, now: int) -> Any:
         }
         for t in rows
     ]
+
+
+def agg_trades(state: PaperState, p: Params, now: int) -> Any:
+    spec = state.spot.spec(p.text("symbol"))
+    rows = tape.select(state.walk.trades[spec.symbol], p)
+    return tape.agg_rows(rows, lambda t: fmt(t.price), lambda t: fmt(t.qty), best_match=True)
 
 
 def avg_price(state: PaperState, p: Params, now: int) -> Any:
@@ -389,6 +483,12 @@ SPOT_ROUTES: Routes = {
         klines, 2, False, _s("symbol", "interval", "startTime", "endTime", "limit", "timeZone")
     ),
     ("GET", "/api/v3/trades"): Endpoint(trades, 25, False, _s("symbol", "limit")),
+    ("GET", "/api/v3/aggTrades"): Endpoint(
+        agg_trades, 4, False, _s("symbol", "fromId", "startTime", "endTime", "limit")
+    ),
+    ("GET", "/api/v3/ticker"): Endpoint(
+        rolling_ticker, _rolling_weight, False, _s("symbol", "symbols", "windowSize", "type")
+    ),
     ("GET", "/api/v3/avgPrice"): Endpoint(avg_price, 2, False, _s("symbol")),
     ("GET", "/api/v3/account"): Endpoint(account, 20, True, _s("omitZeroBalances")),
     ("POST", "/api/v3/order"): Endpoint(new_order, 1, True, ORDER_PARAMS, mutates=True, orders=1),
