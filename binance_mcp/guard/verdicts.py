@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Protocol
@@ -105,9 +105,11 @@ async def wait_in_queue(
     text: str,
     progress: Progress | None = None,
     console: str | None = None,
+    on_filed: Callable[[str], Coroutine[Any, Any, None]] | None = None,
 ) -> Verdict:
     """File the call in the queue and wait for `binance-mcp approvals approve|deny ID`, or the
-    console's Approve/Deny when one runs at `console` (its URL, named to the person)."""
+    console's Approve/Deny when one runs at `console` (its URL, named to the person).
+    `on_filed(id)` runs beside the wait once the request is filed (pointing the person to it)."""
     try:
         ident = queue.file(digest, tool, text, expires_in, os.getpid())
     except StateUnavailable as exc:
@@ -124,7 +126,9 @@ async def wait_in_queue(
     )
     started = time.monotonic()
     last_report = -1
-    try:
+
+    async def poll() -> Verdict:
+        nonlocal last_report
         while True:
             try:
                 request = queue.settle(ident, digest)
@@ -141,6 +145,15 @@ async def wait_in_queue(
                     f"waiting for `binance-mcp approvals approve {ident}` in a terminal{where}",
                 )
             await anyio.sleep(_POLL_S)
+
+    try:
+        if on_filed is None:
+            return await poll()
+        async with anyio.create_task_group() as beside:
+            beside.start_soon(on_filed, ident)
+            verdict = await poll()
+            beside.cancel_scope.cancel()
+        return verdict
     except BaseException:
         # Cancelled by the client: nobody may approve the request any more.
         with contextlib.suppress(StateUnavailable):

@@ -27,6 +27,7 @@ from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from pydantic import BaseModel, Field
 
+from binance_mcp.guard.console_link import console_url
 from binance_mcp.guard.tool_index import ToolSpec
 from binance_mcp.guard.verdicts import Verdict, from_outcome
 from binance_mcp.tools.declare import ToolDef
@@ -47,7 +48,7 @@ class ApprovalAnswer(BaseModel):
 class Asked:
     """What the resolver did before the tool body runs."""
 
-    how: Literal["not_needed", "elicited", "queue"]
+    how: Literal["not_needed", "elicited", "queue", "console"]
     outcome: Literal["accept", "decline", "cancel", "timeout"] | None = None
     # The call (tool, arguments, policy version) the person was asked about.
     digest: str | None = None
@@ -75,6 +76,12 @@ def can_elicit(ctx: Context[Any, Any]) -> bool:
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
+def can_open_links(ctx: Context[Any, Any]) -> bool:
+    caps = ctx.client_capabilities
+    elicitation = caps.elicitation if caps is not None else None
+    return elicitation is not None and elicitation.url is not None
+
+
 class Approver:
     """Asks for approvals and checks the answers, for one server process."""
 
@@ -84,8 +91,14 @@ class Approver:
 
     # --- elicitation ---------------------------------------------------------------------------
 
-    async def ask(self, ctx: Context[Any, Any], digest: str, text: str) -> Asked | Elicit[Any]:
-        """Called by the resolver once the call is known to need approval."""
+    async def ask(
+        self, ctx: Context[Any, Any], digest: str, text: str, console: str | None = None
+    ) -> Asked | Elicit[Any]:
+        """Called by the resolver once the call is known to need approval. With a console
+        running (`console`, its URL) and a client that can open links (URL-mode elicitation,
+        2025-11-25), the call waits in the queue and the person is sent the console's link."""
+        if console is not None and can_open_links(ctx) and not era_is_input_required(ctx):
+            return Asked("console")
         if not can_elicit(ctx):
             return Asked("queue")
         if era_is_input_required(ctx):
@@ -174,7 +187,8 @@ def approval_parameter(tool: ToolDef) -> tuple[inspect.Parameter, Any]:
         if question is None:
             return NOT_NEEDED
         try:
-            asked: Asked | Elicit[Any] = await runtime.approver.ask(ctx, *question)
+            console = console_url(runtime.guard.state_dir)
+            asked: Asked | Elicit[Any] = await runtime.approver.ask(ctx, *question, console)
         except Exception:
             # The client answered the question with an error: nobody said yes.
             log.exception("%s: the approval question failed", tool.name)

@@ -6,6 +6,7 @@ requires it (server/approval.py), and every refusal or failure reaches the agent
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -19,11 +20,19 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 
 from binance_mcp.exchange.errors import ToolFailure
+from binance_mcp.guard.approvals import ApprovalError
 from binance_mcp.guard.console_link import console_url
 from binance_mcp.guard.gate import Guard
+from binance_mcp.guard.store import StateUnavailable
 from binance_mcp.guard.tool_index import ToolSpec
 from binance_mcp.guard.verdicts import Verdict, wait_in_queue
-from binance_mcp.server.approval import NOT_NEEDED, Approver, approval_parameter, can_elicit
+from binance_mcp.server.approval import (
+    NOT_NEEDED,
+    Approver,
+    Asked,
+    approval_parameter,
+    can_elicit,
+)
 from binance_mcp.tools import build_tool
 from binance_mcp.tools.declare import ToolDef, ToolFn
 
@@ -61,6 +70,21 @@ class McpApprovals:
         if verdict is not None:
             return verdict
         ctx = self.ctx
+        console = console_url(self.guard.state_dir)
+        asked = getattr(
+            self.injected, "data", self.injected
+        )  # the resolver's, as the SDK passes it
+        if isinstance(asked, Asked) and asked.how == "console" and console:
+            return await wait_in_queue(
+                self.guard.queue,
+                self.approver.timeout,
+                call,
+                tool,
+                await question(),
+                ctx.report_progress if ctx is not None else None,
+                console=console,
+                on_filed=lambda ident: self._send_link(console, tool, ident),
+            )
         if ctx is not None and can_elicit(ctx):
             # The resolver saw no need to ask (the policy changed in between): ask on a new call.
             return Verdict(False, "not asked", "nobody was asked (the policy changed); call again")
@@ -72,8 +96,24 @@ class McpApprovals:
             tool,
             await question(),
             progress,
-            console=console_url(self.guard.state_dir),
+            console=console,
         )
+
+    async def _send_link(self, console: str, tool: str, ident: str) -> None:
+        """URL-mode elicitation: the client offers the person the console's page for this
+        request. Declined or cancelled there, the request is denied."""
+        try:
+            result = await self.ctx.elicit_url(
+                f"Approve or deny {tool} (request {ident}) in the binance-mcp console",
+                f"{console}#approval-{ident}",
+                ident,
+            )
+        except Exception:
+            log.exception("%s: the console link could not be sent", tool)
+            return
+        if result.action != "accept":
+            with contextlib.suppress(ApprovalError, StateUnavailable):
+                self.guard.queue.decide(ident, False, f"{result.action} in the client")
 
 
 def guarded(tool: ToolDef, *, asks: bool = True) -> ToolFn:
