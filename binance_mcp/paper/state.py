@@ -129,6 +129,8 @@ class PaperState:
         # Every request that reached the exchange, as it arrived (signatures left out), with
         # the status it was answered with: proof for tests that a refused call never arrived.
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        # Commits so far: the account file is exported when it moved on.
+        self.revision = 0
         self._dirty = False
         if self.store.get_meta("version") is None:
             self._dirty = True
@@ -256,6 +258,7 @@ class PaperState:
             store.set_meta("version", str(STATE_VERSION))
             store.commit()
             self._dirty = False
+            self.revision += 1
 
     def settle_order_counts(self, now: int) -> None:
         """Take the spot orders that got their first fill off the unfilled-order counts."""
@@ -281,7 +284,8 @@ class PaperState:
     def save(self) -> None:
         """Commit anything pending, then export the account's present (balances, positions,
         open orders, prices; no history, so its size does not grow with it) to
-        `paper-account.json` atomically (write, fsync, rename). Done at each stop."""
+        `paper-account.json` atomically (write, fsync, rename). Done at each stop, and each
+        second something changed (`run_background`)."""
         self.commit()
         if self.path is None:
             return
@@ -357,6 +361,7 @@ class PaperState:
         """Walk the market every `walk_interval` seconds and save what changed, until stopped."""
         interval = self.config.walk_interval
         tick = interval if interval > 0 else 1.0
+        exported = self.revision
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=tick)
@@ -372,3 +377,11 @@ class PaperState:
                     self.commit()
                 except sqlite3.Error as exc:
                     log.error("paper exchange: could not save its account: %s", exc)
+            if self.revision != exported:
+                exported = self.revision
+                # The account's present (small: no history) for readers outside the exchange,
+                # such as the console's chart; the database stays the record.
+                try:
+                    await asyncio.to_thread(self.save)
+                except (OSError, sqlite3.Error) as exc:
+                    log.error("paper exchange: could not export its account: %s", exc)
