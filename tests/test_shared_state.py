@@ -321,3 +321,58 @@ def test_the_console_follows_the_shared_state(redis_server: RedisServer, tmp_pat
     assert shared.read_trading().state == "active"
     view.close()
     shared.close()
+
+
+@pytest.mark.anyio
+async def test_two_server_processes_on_two_state_dirs_share_one_redis(
+    paper: PaperExchange, tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `binance-mcp` processes, as two hosts run them (each its own state dir), race
+    orders against one daily budget and one position limit; a halt given through one host's
+    CLI stops the other's next order."""
+    from mcp import ClientSession
+    from mcp.client.stdio import stdio_client
+
+    from tests.mcp_fixtures import stdio_server
+
+    monkeypatch.setenv("BINANCE_API_KEY", paper.config.api_key)
+    monkeypatch.setenv("BINANCE_API_SECRET", paper.config.api_secret)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(ALLOW + 'limits: {daily_notional: "500", max_position_notional: "450"}\n')
+    futures = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.002"}
+    results: list[bool] = []
+    halted = anyio.Event()
+    after_halt: list[str] = []
+
+    async def host(name: str, first: bool) -> None:
+        params = stdio_server(paper, tmp_path / name / "state", policy)
+        params.env = {**(params.env or {}), "BINANCE_MCP_STATE_URL": redis_server.url}
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+
+            async def one() -> None:
+                result = await session.call_tool("binance_futures_place_order", futures)
+                results.append(not result.is_error)
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(4):
+                    tg.start_soon(one)
+            if first:
+                code, out = await anyio.to_thread.run_sync(
+                    _cli, "halt", "--reason", "desk closed", "--state-url", redis_server.url
+                )
+                assert code == 0, out
+                halted.set()
+            else:
+                await halted.wait()
+                result = await session.call_tool("binance_spot_place_order", BUY_LIMIT)
+                after_halt.append(str(result.content[0].text))  # type: ignore[union-attr]
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(host, "one", True)
+        tg.start_soon(host, "two", False)
+    held = paper.state.futures_account.positions.get("BTCUSDT:BOTH")
+    amount = held.amount if held else Decimal(0)
+    # ~194 each: the position limit (450) lets two through, whichever host asked.
+    assert results.count(True) == 2 and amount == Decimal("0.004")
+    assert "trading is halted" in after_halt[0] and "desk closed" in after_halt[0]
