@@ -176,6 +176,26 @@ def paper_value(path: Path) -> Decimal | None:
     return total
 
 
+def paper_positions(path: Path) -> dict[str, Decimal] | None:
+    """The paper account's futures positions by symbol, |amount| × the file's last price (the
+    figure the guard checks at each order also counts open orders; this is what is held)."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    prices = {str(k): _dec(v) for k, v in (data.get("prices") or {}).items()}
+    held: dict[str, Decimal] = {}
+    for position in ((data.get("futures") or {}).get("positions") or {}).values():
+        if isinstance(position, dict):
+            symbol = str(position.get("symbol", ""))
+            notional = abs(_dec(position.get("amount", 0))) * prices.get(symbol, Decimal(0))
+            if notional:
+                held[symbol] = held.get(symbol, Decimal(0)) + notional
+    return held
+
+
 def paper_open_orders(path: Path) -> tuple[int, int] | None:
     """Open spot and futures orders in the paper account file."""
     try:
@@ -397,11 +417,25 @@ class ConsoleView:
                 else:
                     bars.append(_unknown("limits.max_open_orders", limits.max_open_orders,
                                          "counted from the exchange at each order"))  # fmt: skip
+            held = paper_positions(paper_file) if venue == "paper" else None
             for name in ("max_position_notional", "max_exposure"):
                 cap = getattr(limits, name)
-                if cap is not None:
+                if cap is None:
+                    continue
+                if held is None:
                     bars.append(_unknown(f"limits.{name}", cap,
                                          "read from the exchange at each order"))  # fmt: skip
+                elif name == "max_exposure":
+                    bars.append(_bar("limits.max_exposure", "gross futures positions at the price",
+                                     sum(held.values(), Decimal(0)), cap))  # fmt: skip
+                else:
+                    symbol, largest = max(
+                        held.items(), key=lambda kv: kv[1], default=("", Decimal(0))
+                    )
+                    what = (
+                        f"largest futures position ({symbol})" if symbol else "no futures position"
+                    )
+                    bars.append(_bar("limits.max_position_notional", what, largest, cap))
             result["venues"].append({"venue": venue, "bars": bars})
         return result
 
