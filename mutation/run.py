@@ -112,6 +112,7 @@ class Site:
     description: str
     replace: Replace
     span: tuple[int, int]  # the lines of the changed node
+    col: int  # where on its line: "#2" is the second of a kind in reading order
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ def _not_mutated(tree: ast.Module) -> set[int]:
 def _sites_of(node: ast.AST, index: int) -> Iterable[Site]:
     line = getattr(node, "lineno", 0)
     span = (line, getattr(node, "end_lineno", None) or line)
+    col = getattr(node, "col_offset", 0)
     if isinstance(node, ast.Compare):
         for j, op in enumerate(node.ops):
             swap = COMPARE_SWAPS.get(type(op))
@@ -211,7 +213,7 @@ def _sites_of(node: ast.AST, index: int) -> Iterable[Site]:
                     n.ops[j] = swap()
                     return n
 
-                yield Site(index, line, f"{SYMBOLS[type(op)]} → {SYMBOLS[swap]}", flip, span)
+                yield Site(index, line, f"{SYMBOLS[type(op)]} → {SYMBOLS[swap]}", flip, span, col)
     elif isinstance(node, ast.BoolOp):
         other = ast.Or if isinstance(node.op, ast.And) else ast.And
 
@@ -220,7 +222,9 @@ def _sites_of(node: ast.AST, index: int) -> Iterable[Site]:
             n.op = other()
             return n
 
-        yield Site(index, line, f"{SYMBOLS[type(node.op)]} → {SYMBOLS[other]}", swap_bool, span)
+        yield Site(
+            index, line, f"{SYMBOLS[type(node.op)]} → {SYMBOLS[other]}", swap_bool, span, col
+        )
     elif isinstance(node, ast.BinOp) and type(node.op) in BINOP_SWAPS:
         swap_op = BINOP_SWAPS[type(node.op)]
 
@@ -230,30 +234,28 @@ def _sites_of(node: ast.AST, index: int) -> Iterable[Site]:
             return n
 
         description = f"{SYMBOLS[type(node.op)]} → {SYMBOLS[swap_op]}"
-        yield Site(index, line, description, swap_arith, span)
+        yield Site(index, line, description, swap_arith, span, col)
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
 
         def operand(n: ast.AST) -> ast.AST:
             assert isinstance(n, ast.UnaryOp)
             return n.operand
 
-        yield Site(index, line, "remove not", operand, span)
+        yield Site(index, line, "remove not", operand, span, col)
     elif isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool):
-            yield Site(
-                index, line, f"{value} → {not value}", lambda n: ast.Constant(not value), span
-            )
+            flipped = f"{value} → {not value}"
+            yield Site(index, line, flipped, lambda n: ast.Constant(not value), span, col)
         elif isinstance(value, int | float):
-            yield Site(
-                index, line, f"{value} → {value + 1}", lambda n: ast.Constant(value + 1), span
-            )
+            bigger = f"{value} → {value + 1}"
+            yield Site(index, line, bigger, lambda n: ast.Constant(value + 1), span, col)
         elif isinstance(value, str) and value:
             description = f"empty {_short(repr(value))}"
-            yield Site(index, line, description, lambda n: ast.Constant(""), span)
+            yield Site(index, line, description, lambda n: ast.Constant(""), span, col)
     elif isinstance(node, ast.JoinedStr):
         description = f"empty {_short(ast.unparse(node))}"
-        yield Site(index, line, description, lambda n: ast.Constant(""), span)
+        yield Site(index, line, description, lambda n: ast.Constant(""), span, col)
     elif isinstance(node, ast.Return) and not isinstance(node.value, ast.Constant | None):
         # A constant returned has its own mutation (True → False, ...).
 
@@ -262,7 +264,7 @@ def _sites_of(node: ast.AST, index: int) -> Iterable[Site]:
             n.value = ast.Constant(None)
             return n
 
-        yield Site(index, line, "return None", none, span)
+        yield Site(index, line, "return None", none, span, col)
     if isinstance(node, ast.If):
         for k, stmt in enumerate(node.body):
             if isinstance(stmt, ast.Pass):
@@ -274,7 +276,7 @@ def _sites_of(node: ast.AST, index: int) -> Iterable[Site]:
                 return n
 
             stmt_span = (stmt.lineno, stmt.end_lineno or stmt.lineno)
-            yield Site(index, stmt.lineno, "delete statement", delete, stmt_span)
+            yield Site(index, stmt.lineno, "delete statement", delete, stmt_span, stmt.col_offset)
 
 
 def _in_function(tree: ast.Module) -> set[int]:
@@ -302,7 +304,7 @@ def mutants_of(module: str, source: str) -> tuple[list[Mutant], list[Site]]:
         for site in _sites_of(node, index)
     ]
     # Sites in source order, so that "#2" means the second on its line.
-    placed.sort(key=lambda p: (p.site.line, p.site.index))
+    placed.sort(key=lambda p: (p.site.line, p.site.col, p.site.index))
     seen: Counter[tuple[str, str]] = Counter()
     found = []
     for number, (site, in_function) in enumerate(((p.site, p.in_function) for p in placed), 1):

@@ -117,8 +117,8 @@ async def test_the_environment_kill_switch_stops_trading_not_reads_or_cancels(
         assert status["halted"] == "BINANCE_MCP_HALT is set"
         # Reads and cancels pass.
         await ok(c, "binance_spot_price", {"symbol": BTC})
-        orderId = placed["order"]["orderId"]
-        await ok(c, "binance_spot_cancel_order", {"symbol": BTC, "orderId": orderId})
+        order_id = placed["order"]["orderId"]
+        await ok(c, "binance_spot_cancel_order", {"symbol": BTC, "orderId": order_id})
         monkeypatch.setenv("BINANCE_MCP_HALT", "0")
         await ok(c, SPOT, BUY_LIMIT)
     # The futures order placed by hand before, and the two spot orders; nothing while halted.

@@ -1166,7 +1166,7 @@ def test_utc_day() -> None:
 # --- the kill switch ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["1", "true", "TRUE", " yes ", "On"])
+@pytest.mark.parametrize("value", ["1", "true", "TRUE", " yes ", "On", "halt", "2"])
 def test_the_environment_kill_switch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
@@ -1177,7 +1177,7 @@ def test_the_environment_kill_switch(
     )
 
 
-@pytest.mark.parametrize("value", ["", "0", "false", "no", "off", "halt"])
+@pytest.mark.parametrize("value", ["", "0", "false", "no", " OFF "])
 def test_the_environment_kill_switch_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
@@ -1888,3 +1888,34 @@ def test_resume_after_the_loss_limit_counts_the_loss_afresh(
     assert kill_switch.read(tmp_path) == kill_switch.ACTIVE
     assert [StateStore(tmp_path, v).day_high() for v in venues] == [None] * 4
     assert kill_switch.resume_trading(tmp_path)[1] is False
+
+
+def test_a_rule_on_the_figures_before_the_order_gets_them() -> None:
+    """A rule may name `position_notional` or `exposure` alone: they are derived all the same."""
+    buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": Decimal("0.1")}
+    facts = derived(FUTURES, buy, {"position_notional"}, Account(mark="40010"))
+    assert facts["position_notional"] == Decimal("0.035") * 40010
+    assert "account_read_at" not in facts  # no limit counts orders in flight against it
+    facts = derived(FUTURES, buy, {"exposure"}, Account(mark="40010"))
+    assert facts["exposure_after"] - facts["exposure"] == Decimal(4001)
+
+
+def test_figures_given_are_not_asked_again() -> None:
+    buy = {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": Decimal("0.1")}
+    exchange = Account()
+    given = {"exposure_after": Decimal(7), "sells_held": False, "notional": Decimal(1)}
+    facts = derived(SPOT, buy, {"exposure_after", "sells_held"}, exchange, given=given)
+    assert (facts["exposure_after"], facts["sells_held"]) == (7, False)
+    assert exchange.asked == []
+
+
+def test_account_figures_that_cannot_be_had_name_their_fact() -> None:
+    buy = {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": Decimal("0.1")}
+    broken = Account(broken={"futures_position_information", "get_account", "futures_mark_price"})
+    facts = derived(FUTURES, buy, {"position_notional_after"}, broken)
+    assert facts["position_notional_after"].fact == "position_notional_after"
+    facts = derived(SPOT, buy, {"sells_held"}, broken)
+    assert facts["sells_held"].fact == "sells_held"
+    assert facts["sells_held"].why.startswith("the exchange could not say (")
+    facts = derived(FUTURES, buy, {"exposure_after"}, broken)
+    assert facts["notional"].fact == "notional" and facts["exposure_after"] is facts["notional"]

@@ -32,16 +32,13 @@ try:  # POSIX; elsewhere an entry's lock cannot be checked and the pid alone dec
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from binance_mcp.guard.trading_state import ENV_HALT
+from binance_mcp.guard.trading_state import halted_by_environment
 
 log = logging.getLogger(__name__)
 
 MARKER_FILE: Final = "binance-mcp.json"
 SERVERS_DIR: Final = "servers"
 BUILT_IN_POLICY: Final = "built-in default"
-# As halt.halted reads BINANCE_MCP_HALT: a server started with it denies orders whatever the
-# state dir's flag says, and `status` should say so.
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
 
 
 class StateDirError(Exception):
@@ -143,7 +140,7 @@ def register(state_dir: Path, *, venue: str, policy: Path | None, version: str) 
         "policy": str(policy) if policy is not None else BUILT_IN_POLICY,
         "started": time.time(),
         "version": version,
-        "halted_by_env": os.environ.get(ENV_HALT, "").strip().lower() in _TRUE,
+        "halted_by_env": halted_by_environment(),
     }
     folder = state_dir / SERVERS_DIR
     fd: int | None = None

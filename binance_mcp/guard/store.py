@@ -387,7 +387,7 @@ class StateStore(Database):
     def restart_loss_count(self) -> None:
         """`resume` after the loss limit: today's loss is counted afresh from the next value."""
         with self.transaction() as db:
-            db.execute("DELETE FROM day_value WHERE day = ?", (utc_day(),))
+            db.execute("DELETE FROM day_value WHERE venue = ? AND day = ?", (self.venue, utc_day()))
 
     def used_today(self) -> Decimal:
         with self.transaction() as db:

@@ -34,6 +34,12 @@ BY_PERSON: Final = "person"
 BY_LOSS_LIMIT: Final = "limits.max_daily_loss"
 
 
+def halted_by_environment() -> bool:
+    """Fail closed: any value of BINANCE_MCP_HALT but an explicit "off" halts
+    (`BINANCE_MCP_HALT=halt` must not leave trading on)."""
+    return os.environ.get(ENV_HALT, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 class TradingState(StrEnum):
     ACTIVE = "active"
     """The policy decides every call."""
@@ -125,7 +131,7 @@ def resume(state_dir: Path) -> bool:
 
 def read(state_dir: Path) -> Trading:
     """The trading state in force."""
-    if os.environ.get(ENV_HALT, "").strip().lower() in ("1", "true", "yes", "on"):
+    if halted_by_environment():
         return Trading(TradingState.HALTED, f"{ENV_HALT} is set", "environment")
     legacy = _read_file(state_dir / LEGACY_FLAG)
     if legacy is not None:
