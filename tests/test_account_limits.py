@@ -215,3 +215,35 @@ def test_policy_explain_shows_the_new_facts() -> None:
     assert "decision: deny" in out and "rule:     limits.max_position_notional" in out
     assert "position_notional_after" in out and "582" in out
     assert "BTCUSDT position would be 582 after this order, above the limit 500" in out
+
+
+def reads_since(paper: PaperExchange, start: int) -> list[str]:
+    return [r["path"] for r in list(paper.state.requests)[start:] if r["method"] == "GET"]
+
+
+@pytest.mark.parametrize("market", ["futures", "spot"])
+async def test_every_limit_at_once_reads_each_figure_once_per_call(
+    paper: PaperExchange, tmp_path: Path, market: str
+) -> None:
+    """Position, exposure, open orders and the day's loss, all set: the resolver and the guard
+    read the account once for them all (one read per endpoint), and the next call afresh."""
+    limits = (
+        'max_position_notional: "100000", max_exposure: "100000", max_open_orders: 50, '
+        'max_daily_loss: "100000"'
+    )
+    server = guarded_server(paper, tmp_path, policy(limits))
+    tool = f"binance_{market}_place_order"
+    order = futures("BUY", "0.002")
+    async with Client(server, mode="legacy") as c:
+        await ok(c, tool, order)  # the day's first value and the symbol's rules are read here
+        for _ in range(2):
+            start = len(paper.state.requests)
+            await ok(c, tool, order)
+            reads = reads_since(paper, start)
+            repeated = {path for path in reads if reads.count(path) > 1}
+            assert reads and repeated == set(), (reads, repeated)
+            if market == "futures":
+                # The symbol's position and open orders come from the reads of every symbol.
+                expected = {"/fapi/v3/positionRisk", "/fapi/v1/openOrders", "/fapi/v1/premiumIndex"}
+                assert expected <= set(reads), reads
+    assert len(orders_sent(paper)) == 3

@@ -5,13 +5,14 @@ whose method answers from a script. The end-to-end behaviour over HTTP is in tes
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from binance_mcp.config import RetryPolicy
-from binance_mcp.exchange.client import SHARED_READS, Exchange
+from binance_mcp.exchange.client import SHARED_READS, Exchange, oldest_account_read
 from binance_mcp.exchange.errors import ExchangeError, ExchangeUnreachable, ToolFailure
 from binance_mcp.exchange.gates import HostGates
 from binance_mcp.exchange.venues import Endpoints
@@ -49,7 +50,8 @@ class ScriptedClient:
             raise answer
         return answer
 
-    get_symbol_ticker = call  # a price read, shared within a tool call (SHARED_READS)
+    # Reads shared within a tool call (SHARED_READS).
+    get_symbol_ticker = get_all_tickers = futures_position_information = get_account = call
 
 
 def exchange(client: ScriptedClient, policy: RetryPolicy = POLICY) -> tuple[Exchange, list[float]]:
@@ -170,3 +172,60 @@ async def test_a_price_read_is_shared_within_a_call_only() -> None:
         SHARED_READS.reset(token)
     assert await ex.read("get_symbol_ticker", symbol="BTCUSDT") == {"price": "4"}
     assert client.sent == 5
+
+
+async def test_one_symbol_is_answered_from_every_symbol_within_a_call() -> None:
+    every = [{"symbol": "BTCUSDT", "price": "1"}, {"symbol": "ETHUSDT", "price": "2"}]
+    positions = [
+        {"symbol": "BTCUSDT", "positionAmt": "1"},
+        {"symbol": "BTCUSDT", "positionAmt": "-2"},
+    ]
+    client = ScriptedClient(every, positions, {"symbol": "XRPUSDT", "price": "3"}, [], {"b": 1})
+    ex, _ = exchange(client)
+    token = SHARED_READS.set({})
+    try:
+        assert oldest_account_read() is None
+        before = time.time()
+        assert await ex.read("get_all_tickers") == every
+        assert await ex.read("get_symbol_ticker", symbol="ETHUSDT") == every[1]
+        assert await ex.read("get_symbol_ticker", symbol="ETHUSDT") == every[1]
+        assert oldest_account_read() is None  # prices say nothing of the account
+        assert await ex.read("futures_position_information") == positions
+        read_at = oldest_account_read()
+        assert read_at is not None and before <= read_at <= time.time()
+        # Both rows of the symbol (hedge mode), none of another: an empty list, not a read.
+        rows = await ex.read("futures_position_information", symbol="BTCUSDT")
+        assert rows == positions
+        assert await ex.read("futures_position_information", symbol="ETHUSDT") == []
+        # A symbol missing from every symbol's prices is read on its own.
+        assert await ex.read("get_symbol_ticker", symbol="XRPUSDT") == {
+            "price": "3",
+            "symbol": "XRPUSDT",
+        }
+        assert client.sent == 3
+        # A read with other parameters is its own.
+        assert await ex.read("futures_position_information", recvWindow=5000) == []
+        assert client.sent == 4
+    finally:
+        SHARED_READS.reset(token)
+    assert oldest_account_read() is None
+
+
+async def test_a_shared_account_read_goes_stale_after_the_ttl(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import binance_mcp.exchange.client as exchange_module
+
+    monkeypatch.setattr(exchange_module, "SHARED_READ_TTL", 0.05)
+    client = ScriptedClient({"balances": []}, {"balances": [{"asset": "BTC"}]})
+    ex, _ = exchange(client)
+    token = SHARED_READS.set({})
+    try:
+        assert await ex.read("get_account") == {"balances": []}
+        assert oldest_account_read() is not None
+        await asyncio.sleep(0.1)
+        assert oldest_account_read() is None  # what is stale is read again, not shared
+        assert await ex.read("get_account") == {"balances": [{"asset": "BTC"}]}
+    finally:
+        SHARED_READS.reset(token)
+    assert client.sent == 2

@@ -19,6 +19,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from binance_mcp.exchange.binance_api import as_failure
@@ -47,17 +48,78 @@ DEFAULT_FUNDING_HOURS: Final = 8
 
 T = TypeVar("T")
 
-# One guarded order call reads the current price more than once: the approval resolver and
-# the guard to value the order (facts.py), the tool to pre-check it against the symbol's
-# filters. The server opens a `SHARED_READS` scope per tool call, so a repeated price read
-# takes the first one's answer: requests (and weight) saved, and every check sees the same
-# price. Answers older than the TTL are read again, so a price read before a person's
-# approval is not used after it.
-SHARED_READS: contextvars.ContextVar[dict[Hashable, tuple[float, Any]] | None] = (
-    contextvars.ContextVar("binance_mcp_shared_reads", default=None)
+# One guarded order call reads the same things more than once: the approval resolver and the
+# guard value the order and read the account for the position, exposure and loss limits
+# (guard/facts.py, guard/exposure.py), the tool pre-checks the order against the symbol's
+# filters. The server opens a `SHARED_READS` scope per tool call, so a repeated read takes the
+# first one's answer: requests (and weight) saved, and every check sees the same figures.
+# Answers older than the TTL are read again, so what was read before a person's approval is
+# not used after it. Nothing is shared between calls: each call sees the account afresh.
+SHARED_READS: contextvars.ContextVar[dict[Hashable, _SharedRead] | None] = contextvars.ContextVar(
+    "binance_mcp_shared_reads", default=None
 )
 SHARED_READ_TTL: Final = 1.0
-_SHAREABLE: Final = frozenset({"futures_mark_price", "get_symbol_ticker"})
+# What the account holds: the guard's in-flight reservations count the orders answered since
+# such a read (`oldest_account_read`).
+_ACCOUNT_STATE: Final = frozenset(
+    {
+        "get_account",
+        "get_open_orders",
+        "futures_account",
+        "futures_get_open_orders",
+        "futures_position_information",
+    }
+)
+_SHAREABLE: Final = _ACCOUNT_STATE | {
+    "futures_mark_price",
+    "get_all_tickers",
+    "get_symbol_ticker",
+}
+# Reads whose one-symbol answer is part of an all-symbols answer: a call that has read every
+# symbol (`max_exposure`, `max_daily_loss`) does not read one again (`max_position_notional`,
+# the order's value).
+_EVERY_SYMBOL: Final = {
+    "futures_get_open_orders": "futures_get_open_orders",
+    "futures_mark_price": "futures_mark_price",
+    "futures_position_information": "futures_position_information",
+    "get_open_orders": "get_open_orders",
+    "get_symbol_ticker": "get_all_tickers",
+}
+# Those that answer one symbol with an object, every symbol with a list.
+_ONE_OBJECT: Final = frozenset({"futures_mark_price", "get_symbol_ticker"})
+
+
+@dataclass(frozen=True)
+class _SharedRead:
+    fresh_until: float  # time.monotonic()
+    started: float  # time.time() when the request was sent: what the answer can be older than
+    answer: Any
+
+
+def oldest_account_read() -> float | None:
+    """When (time.time()) the oldest account read this call shares was sent, or None. An answer
+    shared up to `SHARED_READ_TTL` later still shows the account as it was then."""
+    shared = SHARED_READS.get()
+    if not shared:
+        return None
+    now = time.monotonic()
+    times = [
+        read.started
+        for key, read in shared.items()
+        if isinstance(key, tuple) and key[0] in _ACCOUNT_STATE and read.fresh_until > now
+    ]
+    return min(times, default=None)
+
+
+def _one_symbol(method: str, answer: Any, symbol: str) -> Any:
+    """The part of an all-symbols answer a one-symbol read would have given; None when it is
+    not there (the symbol is read on its own)."""
+    if not isinstance(answer, list):
+        return None
+    rows = [r for r in answer if isinstance(r, dict) and r.get("symbol") == symbol]
+    if method in _ONE_OBJECT:
+        return rows[0] if rows else None
+    return rows
 
 
 class _TTLCache(Generic[T]):
@@ -137,10 +199,21 @@ class Exchange:
             hit = shared.get(key)
         except TypeError:  # an argument that cannot be a key (a list): not shared
             return await self._call(method, args, params, _idempotent)
-        if hit is not None and time.monotonic() - hit[0] < SHARED_READ_TTL:
-            return hit[1]
+        now = time.monotonic()
+        if hit is not None and hit.fresh_until > now:
+            return hit.answer
+        symbol = params.get("symbol")
+        if method in _EVERY_SYMBOL and isinstance(symbol, str) and not args:
+            wider = {k: v for k, v in params.items() if k != "symbol"}
+            every = shared.get((_EVERY_SYMBOL[method], args, tuple(sorted(wider.items()))))
+            if every is not None and every.fresh_until > now:
+                part = _one_symbol(method, every.answer, symbol)
+                if part is not None:
+                    shared[key] = _SharedRead(every.fresh_until, every.started, part)
+                    return part
+        started = time.time()
         answer = await self._call(method, args, params, _idempotent)
-        shared[key] = (time.monotonic(), answer)
+        shared[key] = _SharedRead(time.monotonic() + SHARED_READ_TTL, started, answer)
         return answer
 
     async def futures_open_orders(

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from binance_mcp.exchange.client import Exchange
+from binance_mcp.exchange.client import Exchange, oldest_account_read
 from binance_mcp.exchange.errors import ToolFailure
 from binance_mcp.exchange.order_types import FUTURES_TRIGGERED, SPOT_PRICED, SPOT_TRIGGERED
 from binance_mcp.guard.engine import ORDER_TOOLS as _ORDER_TOOLS
@@ -73,6 +73,12 @@ async def derive(
 ) -> None:
     """Add the derived facts in `needed` to `facts`; `venue()` gives the exchange for those
     that need it, and is not called for the others (a LIMIT order's notional)."""
+    # The limits that read every symbol's price go first: their answer gives the order's own
+    # price as well (exchange/client.py `SHARED_READS`). A failure shows where it is needed.
+    if tool == "binance_futures_place_order" and needed & {"exposure", "exposure_after"}:
+        await _guarded(lambda: _read_every(venue, "futures_mark_price"), "exposure_after")
+    if tool == "binance_spot_place_order" and "daily_loss" in needed:
+        await _guarded(lambda: _read_every(venue, "get_all_tickers"), "daily_loss")
     if "notional" in needed and "notional" not in facts:
         facts["notional"] = await _guarded(lambda: _notional(tool, args, venue), "notional")
     if "leverage" in needed and "leverage" not in facts:
@@ -91,18 +97,9 @@ async def _account_wide(
 ) -> None:
     """The position and exposure figures (guard/exposure.py), and `sells_held`. When they were
     read is kept (`account_read_at`): orders answered since may be missing from them, and the
-    state store counts those (positions and open orders are never shared between reads)."""
-    if needed & {"position_notional_after", "exposure_after"}:
-        facts.setdefault("account_read_at", time.time())
-    if needed & {"position_notional", "position_notional_after"} and (
-        "position_notional_after" not in facts
-    ):
-        figures = await _guarded(
-            lambda: position_figures(tool, args, venue), "position_notional_after"
-        )
-        before, after = (figures, figures) if isinstance(figures, Unknown) else figures
-        facts.setdefault("position_notional", before)
-        facts["position_notional_after"] = after
+    state store counts those. Exposure first: its reads of every symbol answer the position's
+    reads of one (exchange/client.py `SHARED_READS`)."""
+    read_at = time.time()
     if needed & {"exposure", "exposure_after"} and "exposure_after" not in facts:
         if "notional" not in facts:
             facts["notional"] = await _guarded(lambda: _notional(tool, args, venue), "notional")
@@ -117,6 +114,19 @@ async def _account_wide(
         before, after = (figures, figures) if isinstance(figures, Unknown) else figures
         facts.setdefault("exposure", before)
         facts["exposure_after"] = after
+    if needed & {"position_notional", "position_notional_after"} and (
+        "position_notional_after" not in facts
+    ):
+        figures = await _guarded(
+            lambda: position_figures(tool, args, venue), "position_notional_after"
+        )
+        before, after = (figures, figures) if isinstance(figures, Unknown) else figures
+        facts.setdefault("position_notional", before)
+        facts["position_notional_after"] = after
+    if needed & {"position_notional_after", "exposure_after"}:
+        # A shared answer (read by the approval resolver, say) is as old as its request.
+        oldest = oldest_account_read()
+        facts.setdefault("account_read_at", read_at if oldest is None else min(read_at, oldest))
     if "sells_held" in needed and "sells_held" not in facts and tool == "binance_spot_place_order":
         facts["sells_held"] = await _guarded(lambda: sells_held(args, venue), "sells_held")
 
@@ -162,6 +172,10 @@ async def _current_price(tool: str, symbol: str, venue: Venue) -> Decimal:
     if tool == "binance_spot_place_order":
         return Decimal((await ex.read("get_symbol_ticker", symbol=symbol))["price"])
     return Decimal((await ex.read("futures_mark_price", symbol=symbol))["markPrice"])
+
+
+async def _read_every(venue: Venue, method: str) -> None:
+    await (await venue()).read(method)
 
 
 async def _open_orders(tool: str, venue: Venue) -> tuple[int, float]:
