@@ -136,10 +136,11 @@ def test_the_limits_option() -> None:
 
 def test_exchange_info_advertises_only_what_is_served(small: PaperExchange) -> None:
     info = _client(small).get_exchange_info()["symbols"][0]
-    flags = ("icebergAllowed", "ocoAllowed", "otoAllowed", "allowTrailingStop")
-    assert {f: info[f] for f in flags} == dict.fromkeys(flags, False)
-    assert (info["cancelReplaceAllowed"], info["amendAllowed"]) == (False, False)
+    served = ("ocoAllowed", "otoAllowed", "cancelReplaceAllowed")
+    assert {f: info[f] for f in served} == dict.fromkeys(served, True)
+    unserved = ("icebergAllowed", "allowTrailingStop", "amendAllowed")
+    assert {f: info[f] for f in unserved} == dict.fromkeys(unserved, False)
+    base = small.spot_url.removesuffix("/api")
+    assert requests.put(base + "/api/v3/order/amend/keepPriority", timeout=5).status_code == 404
     for path in ("/api/v3/orderList/oco", "/api/v3/order/cancelReplace"):
-        assert (
-            requests.post(small.spot_url.removesuffix("/api") + path, timeout=5).status_code == 404
-        )
+        assert requests.post(base + path, timeout=5).status_code != 404

@@ -22,6 +22,7 @@ from binance_mcp.paper.errors import BinanceError, mandatory
 from binance_mcp.paper.faults import Fault
 from binance_mcp.paper.futures_routes import FUTURES_ROUTES
 from binance_mcp.paper.numbers import parse_decimal
+from binance_mcp.paper.order_list_routes import ORDER_LIST_ROUTES
 from binance_mcp.paper.params import Params
 from binance_mcp.paper.routing import Endpoint, Routes
 from binance_mcp.paper.spot_routes import SPOT_ROUTES
@@ -37,7 +38,7 @@ KEY_FORMAT = re.compile(r"[A-Za-z0-9]{64}")
 STATE_KEY = web.AppKey("paper_state", PaperState)
 ROUTES_KEY = web.AppKey("paper_routes", dict)
 # Every Binance endpoint the paper exchange serves (README: "Served endpoints").
-ROUTES: Routes = {**SPOT_ROUTES, **FUTURES_ROUTES, **COMPAT_ROUTES}
+ROUTES: Routes = {**SPOT_ROUTES, **ORDER_LIST_ROUTES, **FUTURES_ROUTES, **COMPAT_ROUTES}
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -53,7 +54,8 @@ def _error(exc: BinanceError, weight_used: int | None) -> web.Response:
     headers = dict(exc.headers)
     if weight_used is not None:
         headers["X-MBX-USED-WEIGHT-1M"] = str(weight_used)
-    return _json({"code": exc.code, "msg": exc.msg}, exc.status, headers)
+    body = exc.wire() if exc.data is None else {**exc.wire(), "data": exc.data}
+    return _json(body, exc.status, headers)
 
 
 def _strip_signature(raw: str) -> tuple[str, str | None]:
@@ -230,6 +232,12 @@ async def _dispatch(
                 state.mark_dirty()
             try:
                 result = endpoint.handler(state, p, now)
+            except BinanceError as exc:
+                # cancelReplace: a refusal that reports what was done (its `data`) still
+                # counts the new order, attempted or not, as Binance counts it.
+                if counter is not None and exc.data is not None:
+                    exc.headers.update(counter.add(now, endpoint.orders))
+                raise
             finally:
                 # Before any answer leaves: what the client hears of is on disk.
                 state.commit()

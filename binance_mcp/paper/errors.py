@@ -3,16 +3,29 @@ responses with Binance's HTTP status."""
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BinanceError(Exception):
     def __init__(
-        self, code: int, msg: str, status: int = 400, headers: dict[str, str] | None = None
+        self,
+        code: int,
+        msg: str,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+        data: dict[str, Any] | None = None,
     ):
         super().__init__(msg)
         self.code = code
         self.msg = msg
         self.status = status
         self.headers = headers or {}
+        # The `data` member of the error body: only cancelReplace's partial results have one.
+        self.data = data
+
+    def wire(self) -> dict[str, Any]:
+        """The error as Binance's body shows it (also nested in cancelReplace's `data`)."""
+        return {"code": self.code, "msg": self.msg}
 
 
 def mandatory(name: str) -> BinanceError:
@@ -46,6 +59,24 @@ PRECISION = (-1111, "Parameter '{}' has too much precision.")
 DUPLICATE_ORDER = (-2010, "Duplicate order sent.")
 WOULD_TAKE = (-2010, "Order would immediately match and take.")
 STOP_WOULD_TRIGGER = (-2010, "Order would trigger immediately.")
+CANCEL_RESTRICTED = (-2011, "Order was not canceled due to cancel restrictions.")
+
+# Order lists (OCO, OTO, OTOCO)
+UNKNOWN_ORDER_LIST = (-2011, "Unknown order list sent.")
+NO_SUCH_ORDER_LIST = (-2018, "Order list does not exist.")
+OCO_BAD_PRICES = (-2010, "The relationship of the prices for the orders is not correct.")
+OCO_TYPE_REJECTED = (-1158, "Order type not supported in OCO.")
+BUY_OCO_LIMIT_MUST_BE_BELOW = (-1165, "A limit order in a buy OCO must be below.")
+SELL_OCO_LIMIT_MUST_BE_ABOVE = (-1166, "A limit order in a sell OCO must be above.")
+BOTH_OCO_ORDERS_CANNOT_BE_LIMIT = (-1168, "At least one OCO order must be contingent.")
+BUY_OCO_STOP_LOSS_MUST_BE_ABOVE = (-1196, "A stop loss order in a buy OCO must be above.")
+SELL_OCO_STOP_LOSS_MUST_BE_BELOW = (-1197, "A stop loss order in a sell OCO must be below.")
+BUY_OCO_TAKE_PROFIT_MUST_BE_BELOW = (-1198, "A take profit order in a buy OCO must be below.")
+SELL_OCO_TAKE_PROFIT_MUST_BE_ABOVE = (-1199, "A take profit order in a sell OCO must be above.")
+
+# cancelReplace: one of its two steps failed (409), or both did / the cancel stopped it (400)
+REPLACE_PARTIALLY_FAILED = (-2021, "Order cancel-replace partially failed.")
+REPLACE_FAILED = (-2022, "Order cancel-replace failed.")
 
 
 def err(pair: tuple[int, str], *fmt: object, status: int = 400) -> BinanceError:

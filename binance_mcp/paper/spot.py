@@ -1,39 +1,31 @@
 """The spot account and its matching: balances and locks, order placement with Binance's
-checks, fills against the simulated book, resting orders and stop triggers."""
+checks, fills against the simulated book, resting orders and stop triggers. Order lists
+(`order_lists.py`) build on it and hear of their orders' lives through `ListEvents`."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, PrivateAttr
 
 from binance_mcp.paper import errors as E
-from binance_mcp.paper.errors import BinanceError, filter_failure, mandatory, not_required
+from binance_mcp.paper.errors import BinanceError, filter_failure, mandatory
 from binance_mcp.paper.filters import check_spot_order
 from binance_mcp.paper.lookup import find_order
 from binance_mcp.paper.market import BookLevel, SymbolSpec, Walk, fmt
-from binance_mcp.paper.numbers import decimals, quantize_down
-from binance_mcp.paper.params import Params, new_client_id
+from binance_mcp.paper.numbers import quantize_down
+from binance_mcp.paper.params import Params
+from binance_mcp.paper.params import new_client_id as generated_client_id
+from binance_mcp.paper.spot_params import STOP_TYPES, OrderRequest, read_order
 from binance_mcp.paper.store import EventKey, EventLog, OrderIndex, OrderKey, Store, Tracked
 
-SIDES = ("BUY", "SELL")
-TYPES = (
-    "LIMIT",
-    "MARKET",
-    "STOP_LOSS",
-    "STOP_LOSS_LIMIT",
-    "TAKE_PROFIT",
-    "TAKE_PROFIT_LIMIT",
-    "LIMIT_MAKER",
-)
-TIME_IN_FORCE = ("GTC", "IOC", "FOK")
-RESP_TYPES = ("ACK", "RESULT", "FULL")
-STOP_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
-LIMIT_PRICED = ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
-OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
+# PENDING_NEW: an order list's order waiting for its working order to fill; open (listed,
+# counted against MAX_NUM_ORDERS, cancellable) but not on the book.
+OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED", "PENDING_NEW")
+MARKET_STOPS = ("STOP_LOSS", "TAKE_PROFIT")
+CANCEL_RESTRICTIONS = ("ONLY_NEW", "ONLY_PARTIALLY_FILLED")
 MAKER_RATE = Decimal("0.001")
 TAKER_RATE = Decimal("0.001")
 ZERO = Decimal(0)
@@ -61,6 +53,7 @@ class SpotOrder(Tracked):
     updateTime: int
     workingTime: int = -1
     origQuoteOrderQty: Decimal = ZERO
+    orderListId: int = -1
     # What this order still holds locked, in `lock_asset` (quote for buys, base for sells).
     lock_asset: str = ""
     locked: Decimal = ZERO
@@ -73,12 +66,16 @@ class SpotOrder(Tracked):
     def is_working(self) -> bool:
         return self.workingTime != -1
 
+    @property
+    def is_pending(self) -> bool:
+        return self.status == "PENDING_NEW"
+
     def wire(self) -> dict[str, Any]:
         """The order as GET /api/v3/order shows it."""
         return {
             "symbol": self.symbol,
             "orderId": self.orderId,
-            "orderListId": -1,
+            "orderListId": self.orderListId,
             "clientOrderId": self.clientOrderId,
             "price": fmt(self.price),
             "origQty": fmt(self.origQty),
@@ -111,13 +108,14 @@ class SpotTrade(BaseModel):
     time: int
     isBuyer: bool
     isMaker: bool
+    orderListId: int = -1
 
     def wire(self) -> dict[str, Any]:
         return {
             "symbol": self.symbol,
             "id": self.id,
             "orderId": self.orderId,
-            "orderListId": -1,
+            "orderListId": self.orderListId,
             "price": fmt(self.price),
             "qty": fmt(self.qty),
             "quoteQty": fmt(self.quoteQty),
@@ -144,6 +142,7 @@ class SpotAccount(BaseModel):
 
     balances: dict[str, Balance] = Field(default_factory=dict)
     next_order_id: int = 1
+    next_order_list_id: int = 1
     update_time: int = 0
     _orders: OrderIndex[SpotOrder] | None = PrivateAttr(default=None)
     _trades: EventLog[SpotTrade] | None = PrivateAttr(default=None)
@@ -178,6 +177,26 @@ def _rest_of(order: SpotOrder) -> Decimal:
     return order.origQty - order.executedQty
 
 
+def triggered(kind: str, side: str, stop: Decimal, last: Decimal) -> bool:
+    """Stop-loss buys trigger on a rise, sells on a fall; take-profit the other way round."""
+    rising = kind.startswith("STOP_LOSS") == (side == "BUY")
+    return last >= stop if rising else last <= stop
+
+
+class ListEvents(Protocol):
+    """What the order lists hear of their orders from the matching (`order_lists.py`)."""
+
+    def activating(self, order: SpotOrder, now: int) -> None:
+        """`order` is about to trigger or fill: an OCO's other leg gives way first."""
+
+    def settled(self, order: SpotOrder, now: int) -> None:
+        """`order` triggered, filled or expired: the list moves on (pending orders placed,
+        the other leg expired, the list done)."""
+
+    def cancel(self, order: SpotOrder, new_client_id: str | None, now: int) -> dict[str, Any]:
+        """Cancelling one order of a list cancels the list: the list's cancellation report."""
+
+
 class SpotEngine:
     def __init__(self, account: SpotAccount, walk: Walk, specs: dict[str, SymbolSpec]) -> None:
         self.account = account
@@ -186,6 +205,7 @@ class SpotEngine:
         # Orders filled for the first time since the order counts last heard of it: spot counts
         # only unfilled orders against its ORDERS limits (`PaperState.settle_order_counts`).
         self.first_fills = 0
+        self.lists: ListEvents | None = None
 
     # ----- reading -------------------------------------------------------------------------
 
@@ -274,134 +294,97 @@ class SpotEngine:
     # ----- placing -------------------------------------------------------------------------
 
     def place(self, p: Params, now: int, test: bool) -> dict[str, Any]:
-        spec = self.spec(p.text("symbol"))
-        side = p.choice("side", SIDES, -1117, "Invalid side.")
-        if side is None:
-            raise mandatory("side")
-        kind = p.choice("type", TYPES, -1116, "Invalid orderType.")
-        if kind is None:
-            raise mandatory("type")
-        tif = p.choice("timeInForce", TIME_IN_FORCE, -1115, "Invalid timeInForce.")
-        resp_type = p.choice(
-            "newOrderRespType",
-            RESP_TYPES,
-            -1100,
-            "Illegal characters found in parameter 'newOrderRespType'; legal range is 'ACK, RESULT, FULL'.",
-        )
-        client_id = p.client_id("newClientOrderId")
-        quantity = p.decimal("quantity")
-        quote_qty = p.decimal("quoteOrderQty")
-        price = p.decimal("price")
-        stop = p.decimal("stopPrice")
+        req = read_order(p, self.spec(p.text("symbol")))
+        self.check(req)
+        self.check_live(req)
+        return {} if test else self.submit(req, now)
 
-        # Which parameters each type takes, in the order Binance reports them.
-        needs_tif = kind in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
-        if needs_tif and tif is None:
-            raise mandatory("timeInForce")
-        if not needs_tif and tif is not None:
-            raise not_required("timeInForce")
-        if kind == "MARKET":
-            if quantity is None and quote_qty is None:
-                raise mandatory("quantity")
-            if quantity is not None and quote_qty is not None:
-                raise not_required("quoteOrderQty")
-        else:
-            if quantity is None:
-                raise mandatory("quantity")
-            if quote_qty is not None:
-                raise not_required("quoteOrderQty")
-        if kind in LIMIT_PRICED and price is None:
-            raise mandatory("price")
-        if kind not in LIMIT_PRICED and price is not None:
-            raise not_required("price")
-        if kind in STOP_TYPES and stop is None:
-            raise mandatory("stopPrice")
-        if kind not in STOP_TYPES and stop is not None:
-            raise not_required("stopPrice")
-
-        for name, value_text in (
-            ("quantity", p.text("quantity")),
-            ("quoteOrderQty", p.text("quoteOrderQty")),
-            ("price", p.text("price")),
-            ("stopPrice", p.text("stopPrice")),
-        ):
-            if value_text is not None:
-                limit = spec.quote_precision if name != "quantity" else spec.base_precision
-                if decimals(value_text) > limit:
-                    raise E.err(E.PRECISION, name)
-        if quantity is not None and quantity <= 0:
-            raise BinanceError(-1013, "Invalid quantity.")
-        if quote_qty is not None and quote_qty <= 0:
-            raise BinanceError(-1013, "Invalid quantity.")
-        if price is not None and price <= 0:
-            raise BinanceError(-1013, "Invalid price.")
-        if stop is not None and stop <= 0:
-            raise BinanceError(-1013, "Invalid stop price.")
-
-        last = self.walk.prices[spec.symbol]
-        open_here = self.open_orders(spec.symbol)
-        check_spot_order(
-            spec,
-            side=side,
-            kind=kind,
-            quantity=quantity,
-            quote_qty=quote_qty,
-            price=price,
-            stop=stop,
-            reference=last,
-            open_orders=len(open_here),
-            open_stops=sum(1 for o in open_here if o.type in STOP_TYPES),
-        )
-        if stop is not None and self._triggered(kind, side, stop, last):
-            raise BinanceError(-2010, "Stop price would trigger immediately.")
-        if (
-            kind == "LIMIT_MAKER"
-            and price is not None
-            and self._would_take(spec.symbol, side, price)
-        ):
-            raise E.err(E.WOULD_TAKE)
-        if client_id is not None and self.account.orders.open_with_client_id(client_id):
-            raise E.err(E.DUPLICATE_ORDER)
-        if test:
-            return {}
-
-        order = SpotOrder(
-            symbol=spec.symbol,
-            orderId=self.account.next_order_id,
-            clientOrderId=client_id or new_client_id(),
-            price=price or ZERO,
-            origQty=quantity or ZERO,
-            timeInForce=tif or "GTC",
-            type=kind,
-            side=side,
-            stopPrice=stop or ZERO,
-            time=now,
-            updateTime=now,
-            origQuoteOrderQty=quote_qty or ZERO,
-        )
-        fills: list[Fill] = []
-        if kind == "MARKET":
-            fills = self._market(order, spec, now)
-        else:
-            self._lock(order, spec)
-            if kind in STOP_TYPES:
-                pass  # waits for its trigger
-            else:
-                order.workingTime = now
-                fills = self._limit(order, spec, now)
+    def submit(self, req: OrderRequest, now: int) -> dict[str, Any]:
+        """Book an order whose checks passed and answer as POST /api/v3/order does; -2010
+        (balance, liquidity) changes nothing."""
+        order = self.new_order(req, self.account.next_order_id, now)
+        fills = self.start(order, now)
         self.account.next_order_id += 1
         self.account.orders.add(order)
         self.account.update_time = now
-        default_full = kind in ("MARKET", "LIMIT")
-        return self._response(order, fills, resp_type or ("FULL" if default_full else "ACK"), now)
+        default_full = order.type in ("MARKET", "LIMIT")
+        return self.response(
+            order, fills, req.resp_type or ("FULL" if default_full else "ACK"), now
+        )
 
-    def _response(
+    def check(self, req: OrderRequest, placed_before: int = 0, stops_before: int = 0) -> None:
+        """Binance's filters, for an order placed after `placed_before` others of the same
+        request (an order list's legs count against MAX_NUM_ORDERS together)."""
+        open_here = self.open_orders(req.spec.symbol)
+        check_spot_order(
+            req.spec,
+            side=req.side,
+            kind=req.kind,
+            quantity=req.quantity,
+            quote_qty=req.quote_qty,
+            price=req.price,
+            stop=req.stop,
+            reference=self.walk.prices[req.spec.symbol],
+            open_orders=len(open_here) + placed_before,
+            open_stops=sum(1 for o in open_here if o.type in STOP_TYPES) + stops_before,
+        )
+
+    def check_live(self, req: OrderRequest) -> None:
+        """What the book says of an order going on it now: a stop already met, a maker order
+        that would take, a client order id an open order has."""
+        last = self.walk.prices[req.spec.symbol]
+        if req.stop is not None and triggered(req.kind, req.side, req.stop, last):
+            raise BinanceError(-2010, "Stop price would trigger immediately.")
+        maker = req.kind == "LIMIT_MAKER" and req.price is not None
+        if maker and self.would_take(req.spec.symbol, req.side, req.price or ZERO):
+            raise E.err(E.WOULD_TAKE)
+        if req.client_id is not None and self.account.orders.open_with_client_id(req.client_id):
+            raise E.err(E.DUPLICATE_ORDER)
+
+    def would_take(self, symbol: str, side: str, price: Decimal) -> bool:
+        bid, ask = self.walk.best(symbol)
+        return price >= ask if side == "BUY" else price <= bid
+
+    def new_order(self, req: OrderRequest, order_id: int, now: int, list_id: int = -1) -> SpotOrder:
+        """The order `req` asks for, not yet on the book nor in the account."""
+        return SpotOrder(
+            symbol=req.spec.symbol,
+            orderId=order_id,
+            clientOrderId=req.client_id or generated_client_id(),
+            price=req.price or ZERO,
+            origQty=req.quantity or ZERO,
+            timeInForce=req.tif or "GTC",
+            type=req.kind,
+            side=req.side,
+            stopPrice=req.stop or ZERO,
+            time=now,
+            updateTime=now,
+            origQuoteOrderQty=req.quote_qty or ZERO,
+            orderListId=list_id,
+        )
+
+    def start(self, order: SpotOrder, now: int, lock: bool = True) -> list[Fill]:
+        """Put `order` to work: a market order fills now, a limit order takes what it can and
+        rests, a stop waits for its trigger. `lock=False` when its funds are held already
+        (an OCO's legs share one lock)."""
+        spec = self.specs[order.symbol]
+        if order.type == "MARKET":
+            return self._market(order, spec, now)
+        if lock:
+            self.lock(order)
+        if order.type in STOP_TYPES:
+            return []  # waits for its trigger
+        order.workingTime = now
+        return self._limit(order, spec, now)
+
+    def response(
         self, order: SpotOrder, fills: list[Fill], resp_type: str, now: int
     ) -> dict[str, Any]:
+        """The answer of a new order: ACK, RESULT or FULL."""
         ack: dict[str, Any] = {
             "symbol": order.symbol,
             "orderId": order.orderId,
-            "orderListId": -1,
+            "orderListId": order.orderListId,
             "clientOrderId": order.clientOrderId,
             "transactTime": now,
         }
@@ -436,27 +419,24 @@ class SpotEngine:
             ]
         return result
 
-    @staticmethod
-    def _triggered(kind: str, side: str, stop: Decimal, last: Decimal) -> bool:
-        # Stop-loss buys trigger on a rise, sells on a fall; take-profit the other way round.
-        rising = (kind.startswith("STOP_LOSS")) == (side == "BUY")
-        return last >= stop if rising else last <= stop
-
-    def _would_take(self, symbol: str, side: str, price: Decimal) -> bool:
-        bid, ask = self.walk.best(symbol)
-        return price >= ask if side == "BUY" else price <= bid
-
-    def _lock(self, order: SpotOrder, spec: SymbolSpec) -> None:
+    def lock_needed(self, order: SpotOrder) -> tuple[str, Decimal]:
+        """What resting `order` holds: quote for a buy (at its price, or its stop price for a
+        stop-market), base for a sell."""
+        spec = self.specs[order.symbol]
         if order.side == "BUY":
-            asset, amount = spec.quote, order.origQty * (order.price or order.stopPrice)
-        else:
-            asset, amount = spec.base, order.origQty
+            return spec.quote, order.origQty * (order.price or order.stopPrice)
+        return spec.base, order.origQty
+
+    def lock(self, order: SpotOrder) -> None:
+        """Move what `order` needs from free to locked, held by the order; -2010 insufficient
+        balance, changing nothing, if it is not free."""
+        asset, amount = self.lock_needed(order)
         bal = self.account.balance(asset)
         if bal.free < amount:
             raise E.err(E.INSUFFICIENT_BALANCE)
         bal.free -= amount
         bal.locked += amount
-        order.lock_asset, order.locked = asset, amount
+        order.lock_asset, order.locked = asset, order.locked + amount
 
     def _unlock(self, order: SpotOrder) -> None:
         if order.locked:
@@ -602,6 +582,7 @@ class SpotEngine:
                 time=now,
                 isBuyer=order.side == "BUY",
                 isMaker=maker,
+                orderListId=order.orderListId,
             )
         )
         self.account.update_time = now
@@ -616,30 +597,48 @@ class SpotEngine:
     # ----- cancelling ----------------------------------------------------------------------
 
     def cancel(self, p: Params, now: int) -> dict[str, Any]:
+        """DELETE /api/v3/order."""
         order = self.find(p, E.UNKNOWN_ORDER)
+        return self.cancel_order(
+            order, p.client_id("newClientOrderId"), cancel_restriction(p, "cancelRestrictions"), now
+        )
+
+    def cancel_order(
+        self, order: SpotOrder, new_client_id: str | None, restriction: str | None, now: int
+    ) -> dict[str, Any]:
+        """Cancel an open order (its whole list, if it is in one) and report it."""
         if not order.is_open:
             raise E.err(E.UNKNOWN_ORDER)
-        return self._cancel(order, p.client_id("newClientOrderId"), now)
+        if restriction is not None and order.status != restriction.removeprefix("ONLY_"):
+            raise E.err(E.CANCEL_RESTRICTED)
+        if order.orderListId != -1 and self.lists is not None:
+            return self.lists.cancel(order, new_client_id, now)
+        self.close(order, "CANCELED", now)
+        return self.cancel_report(order, new_client_id or generated_client_id(), now)
 
     def cancel_all(self, p: Params, now: int) -> list[dict[str, Any]]:
+        """DELETE /api/v3/openOrders: a list's orders are reported once, as their list."""
         symbol = self.spec(p.text("symbol")).symbol
         orders = self.open_orders(symbol)
         if not orders:
             raise E.err(E.UNKNOWN_ORDER)
-        return [self._cancel(o, None, now) for o in orders]
+        return [self.cancel_order(o, None, None, now) for o in orders if o.is_open]
 
-    def _cancel(self, order: SpotOrder, new_client_id: str | None, now: int) -> dict[str, Any]:
+    def close(self, order: SpotOrder, status: str, now: int) -> None:
+        """End an open order (CANCELED, EXPIRED) and free what it holds."""
         self._unlock(order)
-        order.status = "CANCELED"
+        order.status = status
         order.updateTime = now
         self.account.update_time = now
+
+    def cancel_report(self, order: SpotOrder, cancel_client_id: str, now: int) -> dict[str, Any]:
         wire = order.wire()
         return {
             "symbol": order.symbol,
             "origClientOrderId": order.clientOrderId,
             "orderId": order.orderId,
-            "orderListId": -1,
-            "clientOrderId": new_client_id or "paper" + secrets.token_hex(8),
+            "orderListId": order.orderListId,
+            "clientOrderId": cancel_client_id,
             "transactTime": now,
             **{
                 k: wire[k]
@@ -663,25 +662,47 @@ class SpotEngine:
     def on_price(self, now: int) -> None:
         """Trigger stops and fill resting limits that the latest prices crossed."""
         for order in self.account.orders.open_orders():
-            if not order.is_open:
-                continue
-            spec = self.specs[order.symbol]
-            last = self.walk.prices[order.symbol]
-            if order.type in STOP_TYPES and not order.is_working:
-                if not self._triggered(order.type, order.side, order.stopPrice, last):
-                    continue
-                order.workingTime = now
-                order.updateTime = now
-                if order.type in ("STOP_LOSS", "TAKE_PROFIT"):
-                    self._unlock(order)
-                    try:
-                        self._market(order, spec, now)
-                    except BinanceError:
-                        order.status = "EXPIRED"
-                    continue
+            self.react(order, now)
+
+    def react(self, order: SpotOrder, now: int) -> None:
+        """`order` meets the latest price: a stop met triggers, a resting limit crossed fills
+        (as maker, at its price)."""
+        if not order.is_open or order.is_pending:
+            return
+        spec = self.specs[order.symbol]
+        last = self.walk.prices[order.symbol]
+        if order.type in STOP_TYPES and not order.is_working:
+            if not triggered(order.type, order.side, order.stopPrice, last):
+                return
+            self._activating(order, now)
+            order.workingTime = now
+            order.updateTime = now
+            if order.type in MARKET_STOPS:
+                self._unlock(order)
+                try:
+                    self._market(order, spec, now)
+                except BinanceError:
+                    order.status = "EXPIRED"
+            else:
                 self._limit(order, spec, now)
-                continue
-            if order.is_working and order.price:
-                crossed = last <= order.price if order.side == "BUY" else last >= order.price
-                if crossed:
-                    self._fill(order, spec, order.price, _rest_of(order), maker=True, now=now)
+            self._settled(order, now)
+            return
+        if order.is_working and order.price:
+            crossed = last <= order.price if order.side == "BUY" else last >= order.price
+            if crossed:
+                self._activating(order, now)
+                self._fill(order, spec, order.price, _rest_of(order), maker=True, now=now)
+                self._settled(order, now)
+
+    def _activating(self, order: SpotOrder, now: int) -> None:
+        if order.orderListId != -1 and self.lists is not None:
+            self.lists.activating(order, now)
+
+    def _settled(self, order: SpotOrder, now: int) -> None:
+        if order.orderListId != -1 and self.lists is not None:
+            self.lists.settled(order, now)
+
+
+def cancel_restriction(p: Params, name: str) -> str | None:
+    """`cancelRestrictions`: cancel only a NEW, or only a PARTIALLY_FILLED, order."""
+    return p.choice(name, CANCEL_RESTRICTIONS, -1145, "Invalid cancelRestrictions")

@@ -9,6 +9,7 @@ from typing import Any
 
 from binance_mcp.paper import errors as E
 from binance_mcp.paper import tape
+from binance_mcp.paper.cancel_replace import CANCEL_PARAMS, cancel_replace
 from binance_mcp.paper.errors import BinanceError, mandatory
 from binance_mcp.paper.market import INTERVAL_MS, SymbolSpec, fmt
 from binance_mcp.paper.params import Params
@@ -75,14 +76,15 @@ def _symbol_info(spec: SymbolSpec) -> dict[str, Any]:
         "baseCommissionPrecision": 8,
         "quoteCommissionPrecision": 8,
         "orderTypes": ORDER_TYPES,
-        # Only what this exchange serves is advertised: no icebergQty, trailingDelta, order
-        # lists, cancelReplace or amend here, so a client that reads these flags does not try.
+        # Only what this exchange serves is advertised, so a client that reads these flags
+        # does not try the rest: order lists (OCO, OTO, OTOCO) and cancelReplace are served;
+        # icebergQty, trailingDelta and amend (keepPriority) are not.
         "icebergAllowed": False,
-        "ocoAllowed": False,
-        "otoAllowed": False,
+        "ocoAllowed": True,
+        "otoAllowed": True,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,
-        "cancelReplaceAllowed": False,
+        "cancelReplaceAllowed": True,
         "amendAllowed": False,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
@@ -402,6 +404,10 @@ def cancel_order(state: PaperState, p: Params, now: int) -> Any:
     return state.spot.cancel(p, now)
 
 
+def replace_order(state: PaperState, p: Params, now: int) -> Any:
+    return cancel_replace(state.spot, p, now)
+
+
 def get_order(state: PaperState, p: Params, now: int) -> Any:
     return state.spot.find(p, E.NO_SUCH_ORDER).wire()
 
@@ -504,6 +510,9 @@ SPOT_ROUTES: Routes = {
         True,
         _s("symbol", "orderId", "origClientOrderId", "newClientOrderId", "cancelRestrictions"),
         mutates=True,
+    ),
+    ("POST", "/api/v3/order/cancelReplace"): Endpoint(
+        replace_order, 1, True, ORDER_PARAMS | CANCEL_PARAMS, mutates=True, orders=1
     ),
     ("GET", "/api/v3/order"): Endpoint(
         get_order, 4, True, _s("symbol", "orderId", "origClientOrderId")

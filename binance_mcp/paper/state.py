@@ -32,6 +32,7 @@ from binance_mcp.paper.futures_models import (
     Income,
 )
 from binance_mcp.paper.market import Walk, load_snapshot, spot_specs
+from binance_mcp.paper.order_lists import OrderLists
 from binance_mcp.paper.spot import Balance, SpotAccount, SpotEngine, SpotOrder, SpotTrade
 from binance_mcp.paper.store import DB_FILE, Store
 from binance_mcp.paper.weights import (
@@ -119,6 +120,7 @@ class PaperState:
         self.spot_account = SpotAccount.model_validate_json(self.store.get_meta("spot") or "{}")
         self.spot_account.attach(self.store)
         self.spot = SpotEngine(self.spot_account, self.walk, self.spot_specs)
+        self.order_lists = OrderLists(self.spot, self.store)
         self.futures_market = FuturesMarket(futures_specs(snapshot, self.spot_specs), self.walk)
         futures = self.store.get_meta("futures")
         self.futures_account = (

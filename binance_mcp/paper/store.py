@@ -310,7 +310,7 @@ class OrderIndex(Mapping[int, M], Generic[M]):
 
     def history(
         self,
-        symbol: str,
+        symbol: str | None,
         from_id: int | None = None,
         start: int | None = None,
         end: int | None = None,
@@ -318,10 +318,14 @@ class OrderIndex(Mapping[int, M], Generic[M]):
         oldest_first: bool = False,
         offset: int = 0,
     ) -> list[M]:
-        """Orders of one symbol by id, filtered as Binance's allOrders filters them: the first
-        `limit` from `from_id`/`start` when `oldest_first`, else the last `limit`."""
-        sql = "SELECT id FROM orders WHERE kind = ? AND symbol = ?"
-        args: tuple[Any, ...] = (self.kind, symbol)
+        """Orders of one symbol (or of all) by id, filtered as Binance's allOrders filters
+        them: the first `limit` from `from_id`/`start` when `oldest_first`, else the last
+        `limit`."""
+        sql = "SELECT id FROM orders WHERE kind = ?"
+        args: tuple[Any, ...] = (self.kind,)
+        if symbol is not None:
+            sql += " AND symbol = ?"
+            args += (symbol,)
         if from_id is not None:
             sql += " AND id >= ?"
             args += (from_id,)
