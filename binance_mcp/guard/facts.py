@@ -7,6 +7,7 @@ leverage) are computed only when the policy asks for them; one that cannot be co
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -74,11 +75,12 @@ async def derive(
     """Add the derived facts in `needed` to `facts`; `venue()` gives the exchange for those
     that need it, and is not called for the others (a LIMIT order's notional)."""
     # The limits that read every symbol's price go first: their answer gives the order's own
-    # price as well (exchange/client.py `SHARED_READS`). A failure shows where it is needed.
+    # price as well (exchange/client.py `SHARED_READS`). A failure here is left to the figure
+    # that needs the read, which reads again and says so.
     if tool == "binance_futures_place_order" and needed & {"exposure", "exposure_after"}:
-        await _guarded(lambda: _read_every(venue, "futures_mark_price"), "exposure_after")
+        await _read_every(venue, "futures_mark_price")
     if tool == "binance_spot_place_order" and "daily_loss" in needed:
-        await _guarded(lambda: _read_every(venue, "get_all_tickers"), "daily_loss")
+        await _read_every(venue, "get_all_tickers")
     if "notional" in needed and "notional" not in facts:
         facts["notional"] = await _guarded(lambda: _notional(tool, args, venue), "notional")
     if "leverage" in needed and "leverage" not in facts:
@@ -175,7 +177,8 @@ async def _current_price(tool: str, symbol: str, venue: Venue) -> Decimal:
 
 
 async def _read_every(venue: Venue, method: str) -> None:
-    await (await venue()).read(method)
+    with contextlib.suppress(Unknown, ToolFailure):
+        await (await venue()).read(method)
 
 
 async def _open_orders(tool: str, venue: Venue) -> tuple[int, float]:
