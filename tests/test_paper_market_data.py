@@ -68,6 +68,24 @@ def test_24hr_ticker_is_consistent(client: Any) -> None:
     assert len(client.get_ticker()) >= len(SYMBOLS)
 
 
+def test_tickers_number_the_window_trades_as_binance_does(
+    paper: PaperExchange, client: Any
+) -> None:
+    """count = lastId - firstId + 1, lastId the symbol's last trade; none yet: -1, -1, 0."""
+
+    def tickers() -> list[dict[str, Any]]:
+        rolling = client._get("ticker", data={"symbol": "ETHUSDT", "windowSize": "1h"})
+        return [client.get_ticker(symbol="ETHUSDT"), rolling]
+
+    for t in tickers():
+        assert (t["firstId"], t["lastId"], t["count"]) == (-1, -1, 0)
+    paper.state.step_walk(5)
+    last_trade = client.get_recent_trades(symbol="ETHUSDT", limit=1)[-1]["id"]
+    for t in tickers():
+        assert t["count"] == t["lastId"] - t["firstId"] + 1 > 0, t
+        assert t["firstId"] >= 0 and t["lastId"] == last_trade
+
+
 def test_depth_is_an_ordered_book_around_the_price(client: Any) -> None:
     book = client.get_order_book(symbol="BTCUSDT", limit=10)
     bids = [Decimal(p) for p, _ in book["bids"]]

@@ -131,7 +131,8 @@ def _ticker_24h(state: PaperState, spec: SymbolSpec, now: int, mini: bool) -> di
     quote_volume = sum((Decimal(c[7]) for c in candles), Decimal(0))
     count = sum(int(c[8]) for c in candles)
     open_time, close_time = now - 86_400_000, now
-    last_id = state.walk.next_trade_id - 1
+    tape = state.walk.trades[spec.symbol]
+    last_id = tape[-1].id if tape else -1
     row: dict[str, Any] = {"symbol": spec.symbol}
     if not mini:
         top = state.walk.book(spec.symbol, 1)
@@ -164,11 +165,17 @@ def _ticker_24h(state: PaperState, spec: SymbolSpec, now: int, mini: bool) -> di
         "quoteVolume": fmt(quote_volume),
         "openTime": open_time,
         "closeTime": close_time,
-        "firstId": max(0, last_id - count + 1),
-        "lastId": last_id,
-        "count": count,
     }
-    return row
+    return row | _trade_ids(last_id, count)
+
+
+def _trade_ids(last_id: int, count: int) -> dict[str, int]:
+    """The window's trades as Binance numbers them: `count` = lastId - firstId + 1, at most the
+    trades the tape has had; none is -1, -1, 0."""
+    if last_id < 0:
+        return {"firstId": -1, "lastId": -1, "count": 0}
+    first_id = max(0, last_id - count + 1)
+    return {"firstId": first_id, "lastId": last_id, "count": last_id - first_id + 1}
 
 
 def _mini(p: Params) -> bool:
@@ -224,7 +231,8 @@ def _rolling(
     volume = sum((Decimal(c[5]) for c in candles), Decimal(0))
     quote_volume = sum((Decimal(c[7]) for c in candles), Decimal(0))
     count = sum(int(c[8]) for c in candles)
-    last_id = state.walk.next_trade_id - 1
+    tape = state.walk.trades[spec.symbol]
+    last_id = tape[-1].id if tape else -1
     row: dict[str, Any] = {"symbol": spec.symbol}
     if not mini:
         change = last - open_
@@ -234,19 +242,20 @@ def _rolling(
             "priceChangePercent": f"{(change / open_ * 100):.3f}",
             "weightedAvgPrice": fmt(weighted),
         }
-    return row | {
-        "openPrice": fmt(open_),
-        "highPrice": fmt(high),
-        "lowPrice": fmt(low),
-        "lastPrice": fmt(last),
-        "volume": fmt(volume),
-        "quoteVolume": fmt(quote_volume),
-        "openTime": open_time,
-        "closeTime": now,
-        "firstId": max(0, last_id - count + 1),
-        "lastId": last_id,
-        "count": count,
-    }
+    return (
+        row
+        | {
+            "openPrice": fmt(open_),
+            "highPrice": fmt(high),
+            "lowPrice": fmt(low),
+            "lastPrice": fmt(last),
+            "volume": fmt(volume),
+            "quoteVolume": fmt(quote_volume),
+            "openTime": open_time,
+            "closeTime": now,
+        }
+        | _trade_ids(last_id, count)
+    )
 
 
 def rolling_ticker(state: PaperState, p: Params, now: int) -> Any:
