@@ -15,6 +15,7 @@ Needs `redis-server` on the PATH (Debian: apt-get install redis-server).
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import shutil
 import socket
@@ -22,14 +23,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.common import Summary, finish, header, parser, percentile, table, us
 from binance_mcp.guard.policy import RateLimit
-from binance_mcp.guard.store import CounterStore, OrderSlot, Reach, StateStore
+from binance_mcp.guard.store import CounterStore, InlineStore, OrderSlot, Reach, StateStore
 
+T = TypeVar("T")
 PROCESSES = 8
 RATE = [("class:financial", RateLimit(count=10**9, seconds=60, text="lots/minute"))]
 
@@ -40,43 +43,52 @@ def _slot() -> OrderSlot:
                      symbol="BTCUSDT", size=Decimal("100"), position=reach)  # fmt: skip
 
 
-def _order(store: CounterStore) -> None:
-    assert store.take_calls(RATE) is None
-    ident = store.reserve(_slot())
+async def _order(store: CounterStore) -> None:
+    assert await store.take_calls(RATE) is None
+    ident = await store.reserve(_slot())
     assert isinstance(ident, str)
-    store.settle(ident, placed=True)
+    await store.settle(ident, placed=True)
 
 
-def _open(kind: str, where: str) -> CounterStore:
+def _with_store(kind: str, where: str, work: Callable[[CounterStore], Coroutine[Any, Any, T]]) -> T:
+    """`work(store)` in an event loop, as the guard awaits the store on the server's loop."""
     if kind == "sqlite":
-        return StateStore(Path(where), "paper")
+        store = InlineStore(StateStore(Path(where), "paper"))
+        try:
+            return asyncio.run(work(store))
+        finally:
+            store.close()
     from binance_mcp.guard.redis_state import RedisCounterStore, open_shared
 
-    return RedisCounterStore(open_shared(where, Path(tempfile.mkdtemp()), account="bench",
-                                         venue="paper"))  # fmt: skip
+    shared = open_shared(where, Path(tempfile.mkdtemp()), account="bench", venue="paper")
+    return shared.blocking(lambda state: work(RedisCounterStore(state)))
 
 
 def _latencies(kind: str, where: str, n: int) -> list[float]:
-    store = _open(kind, where)
-    out = []
-    for _ in range(n):
-        started = time.perf_counter()
-        _order(store)
-        out.append(time.perf_counter() - started)
-    store.close()
-    return out
+    async def run(store: CounterStore) -> list[float]:
+        out = []
+        for _ in range(n):
+            started = time.perf_counter()
+            await _order(store)
+            out.append(time.perf_counter() - started)
+        return out
+
+    return _with_store(kind, where, run)
 
 
 def _worker(args: tuple[str, str, float, Any]) -> int:
     kind, where, seconds, start = args
-    store = _open(kind, where)
-    start.wait()
-    done, deadline = 0, time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        _order(store)
-        done += 1
-    store.close()
-    return done
+
+    async def run(store: CounterStore) -> int:
+        await _order(store)  # connected before the start
+        await asyncio.to_thread(start.wait)
+        done, deadline = 0, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await _order(store)
+            done += 1
+        return done
+
+    return _with_store(kind, where, run)
 
 
 def _throughput(kind: str, where: str, seconds: float) -> float:

@@ -1,6 +1,6 @@
 """Mutation testing of the guard's decision core, on demand (not in CI).
 
-    python -m mutation.run                                  # the five core modules, 2 jobs
+    python -m mutation.run                                  # the six core modules, 2 jobs
     python -m mutation.run --module engine --module store   # some modules only
     python -m mutation.run --tests tests/test_guard_core.py # other tests
     python -m mutation.run --list                           # the mutants, without running
@@ -45,6 +45,7 @@ EQUIVALENT_FILE: Final = ROOT / "mutation" / "equivalent.md"
 
 DEFAULT_MODULES: Final = (
     "binance_mcp/guard/conditions.py",
+    "binance_mcp/guard/counting.py",  # the engine's budget and rate-limit denials
     "binance_mcp/guard/engine.py",
     "binance_mcp/guard/facts.py",
     "binance_mcp/guard/store.py",
@@ -605,7 +606,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--module",
         action="append",
         help="a module to mutate (path, or a name in binance_mcp/guard/); repeat for more; "
-        "default: conditions, engine, facts, store, trading_state",
+        "default: conditions, counting, engine, facts, store, trading_state",
     )
     parser.add_argument(
         "--tests",

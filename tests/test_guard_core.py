@@ -26,11 +26,13 @@ from binance_mcp.exchange.client import Exchange
 from binance_mcp.exchange.errors import ToolFailure
 from binance_mcp.guard import trading_state as kill_switch
 from binance_mcp.guard.conditions import Incomparable, to_decimal
+from binance_mcp.guard.counting import count
 from binance_mcp.guard.engine import (
     Decision,
     Unknown,
     base_action,
     decide,
+    decide_counting,
     limits_for,
     may_need_approval,
     needed_facts,
@@ -41,6 +43,7 @@ from binance_mcp.guard.facts import base_facts, derive, market_of, reduces_posit
 from binance_mcp.guard.policy import Condition, Policy, RateLimit, parse_policy
 from binance_mcp.guard.store import (
     BudgetHit,
+    Inline,
     MemoryCounters,
     OrderSlot,
     RateHit,
@@ -77,8 +80,13 @@ def decide_on(
     reducing: str | None = None,
     counters: Any = None,
 ) -> Decision:
+    """With `counters` (synchronous, as `MemoryCounters`), the call is counted as the guard
+    counts it: the engine says what to count, then it is counted."""
     risk = tool_index()[tool].risk
-    return decide(p, tool, risk, facts, halted=halted, reducing=reducing, counters=counters)
+    if counters is None:
+        return decide(p, tool, risk, facts, halted=halted, reducing=reducing)
+    pending = decide_counting(p, tool, risk, facts, halted=halted, reducing=reducing)
+    return anyio.run(count, pending, Inline(counters))
 
 
 def spot_order(notional: str | None = "95", **args: Any) -> dict[str, Any]:
@@ -1919,3 +1927,28 @@ def test_account_figures_that_cannot_be_had_name_their_fact() -> None:
     assert facts["sells_held"].why.startswith("the exchange could not say (")
     facts = derived(FUTURES, buy, {"exposure_after"}, broken)
     assert facts["notional"].fact == "notional" and facts["exposure_after"] is facts["notional"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "needed", "first"),
+    [
+        (FUTURES, {"exposure"}, "futures_mark_price"),
+        (FUTURES, {"exposure_after"}, "futures_mark_price"),
+        (FUTURES, {"daily_loss"}, "get_account"),
+        (SPOT, {"daily_loss"}, "get_all_tickers"),
+        (SPOT, {"exposure_after"}, "get_symbol_ticker"),
+    ],
+)
+def test_reads_of_every_symbol_come_first(tool: str, needed: set[str], first: str) -> None:
+    """So that the order's own price is taken from them (exchange/client.py SHARED_READS)."""
+    buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": Decimal("0.1")}
+    exchange = Account(mark="40000", price="40000")
+    derived(tool, buy, needed, exchange)
+    assert exchange.asked[0] == first
+
+
+def test_a_read_of_every_symbol_that_fails_is_left_to_the_figure() -> None:
+    buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": Decimal("0.1")}
+    broken = Account(broken={"get_all_tickers"})
+    facts = derived(SPOT, buy, {"daily_loss"}, broken)
+    assert facts["account_value"].fact == "daily_loss"

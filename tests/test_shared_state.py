@@ -3,12 +3,14 @@ free loopback port in a temp dir (installed from Debian's packages when missing)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
+import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +23,14 @@ from mcp import Client
 from binance_mcp.cli.main import main
 from binance_mcp.guard.policy import RateLimit
 from binance_mcp.guard.redis_state import RedisCounterStore, account_of, open_shared
-from binance_mcp.guard.store import CounterStore, OrderSlot, Reach, StateStore, StateUnavailable
+from binance_mcp.guard.store import (
+    CounterStore,
+    InlineStore,
+    OrderSlot,
+    Reach,
+    StateStore,
+    StateUnavailable,
+)
 from binance_mcp.paper.runner import PaperExchange
 from binance_mcp.server.app import build_server
 from tests.mcp_fixtures import fails, ok, paper_settings
@@ -95,115 +104,164 @@ def _slot(notional: str, **extra: Any) -> OrderSlot:
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CounterStore]:
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CounterStore]:
     if request.param == "sqlite":
-        sqlite = StateStore(tmp_path, "paper")
+        sqlite = InlineStore(StateStore(tmp_path, "paper"))
         yield sqlite
         sqlite.close()
         return
     server: RedisServer = request.getfixturevalue("redis_server")
     shared = open_shared(server.url, tmp_path, account="acct", venue="paper")
     yield RedisCounterStore(shared)
-    shared.close()
+    await shared.aclose()
 
 
 # --- one suite, both stores ------------------------------------------------------------------
 
 
-def test_rate_limits_count_all_or_none(store: CounterStore) -> None:
+@pytest.mark.anyio
+async def test_rate_limits_count_all_or_none(store: CounterStore) -> None:
     two = RateLimit(count=2, seconds=60, text="2/minute")
     one = RateLimit(count=1, seconds=60, text="1/minute")
-    assert store.take_calls([("class:read", two)]) is None
-    hit = store.take_calls([("class:read", two), ("tool:x", one)])
+    assert await store.take_calls([("class:read", two)]) is None
+    hit = await store.take_calls([("class:read", two), ("tool:x", one)])
     assert hit is None
-    hit = store.take_calls([("class:read", two), ("tool:y", one)])
+    hit = await store.take_calls([("class:read", two), ("tool:y", one)])
     assert hit is not None and hit.key == "class:read" and 0 < hit.retry_in <= 60
-    assert store.take_calls([("tool:y", one)]) is None  # the denied call used no slot of y
+    assert await store.take_calls([("tool:y", one)]) is None  # the denied call used no slot of y
 
 
-def test_the_daily_budget_reserves_settles_and_releases(store: CounterStore) -> None:
-    first = store.reserve(_slot("60"))
+@pytest.mark.anyio
+async def test_the_daily_budget_reserves_settles_and_releases(store: CounterStore) -> None:
+    first = await store.reserve(_slot("60"))
     assert isinstance(first, str)
-    hit = store.reserve(_slot("50"))
+    hit = await store.reserve(_slot("50"))
     assert not isinstance(hit, str) and hit.rule == "limits.daily_notional"
     assert "60 used, 40 left, this order needs 50" in hit.reason
-    store.settle(first, placed=False)  # rejected: released
-    second = store.reserve(_slot("50"))
+    await store.settle(first, placed=False)  # rejected: released
+    second = await store.reserve(_slot("50"))
     assert isinstance(second, str)
-    store.settle(second, placed=True)  # placed: spent
-    assert store.used_today() == Decimal("50")
-    assert not isinstance(store.reserve(_slot("51")), str)
+    await store.settle(second, placed=True)  # placed: spent
+    assert await store.used_today() == Decimal("50")
+    assert not isinstance(await store.reserve(_slot("51")), str)
 
 
-def test_orders_in_flight_count_against_a_position(store: CounterStore) -> None:
+@pytest.mark.anyio
+async def test_orders_in_flight_count_against_a_position(store: CounterStore) -> None:
     def slot(after: str, read_at: float) -> OrderSlot:
         reach = Reach(Decimal(0), Decimal(after), Decimal("500"), read_at)
         return _slot("0", symbol="BTCUSDT", size=Decimal("200"), position=reach)
 
     now = time.time()
-    first = store.reserve(slot("200", now))
-    second = store.reserve(slot("200", now))
+    first = await store.reserve(slot("200", now))
+    second = await store.reserve(slot("200", now))
     assert isinstance(first, str) and isinstance(second, str)
-    third = store.reserve(slot("200", now))  # 200 + 400 in flight
+    third = await store.reserve(slot("200", now))  # 200 + 400 in flight
     assert not isinstance(third, str) and third.rule == "limits.max_position_notional"
     assert "600" in third.reason and "400 of it in orders being placed" in third.reason
-    store.settle(first, placed=True)
+    await store.settle(first, placed=True)
     # Read before the first was answered: it may be missing from that reading, still counted.
-    assert not isinstance(store.reserve(slot("200", now)), str)
+    assert not isinstance(await store.reserve(slot("200", now)), str)
     # The second was rejected: released. Read after the first was answered, the exchange
     # shows it (200 of the 400 after this order), and nothing else is in flight.
-    store.settle(second, placed=False)
-    assert isinstance(store.reserve(slot("400", time.time() + 1)), str)
+    await store.settle(second, placed=False)
+    assert isinstance(await store.reserve(slot("400", time.time() + 1)), str)
 
 
-def test_the_days_loss_is_below_the_high_water_mark(store: CounterStore) -> None:
-    assert store.daily_loss(Decimal("1000")) == 0
-    assert store.daily_loss(Decimal("1100")) == 0  # a gain (or a deposit) raises the mark
-    assert store.daily_loss(Decimal("1000")) == Decimal("100")
-    store.restart_loss_count()
-    assert store.daily_loss(Decimal("990")) == 0
+@pytest.mark.anyio
+async def test_the_days_loss_is_below_the_high_water_mark(store: CounterStore) -> None:
+    assert await store.daily_loss(Decimal("1000")) == 0
+    assert await store.daily_loss(Decimal("1100")) == 0  # a gain (or a deposit) raises the mark
+    assert await store.daily_loss(Decimal("1000")) == Decimal("100")
+    await store.restart_loss_count()
+    assert await store.daily_loss(Decimal("990")) == 0
+
+
+@pytest.mark.anyio
+async def test_racing_reservations_never_pass_the_budget_together(store: CounterStore) -> None:
+    """Concurrent reservations on one event loop (the Redis client awaits each round trip, so
+    they interleave): exactly as many pass as the budget holds."""
+    results = await asyncio.gather(*(store.reserve(_slot("10")) for _ in range(25)))
+    assert sum(isinstance(r, str) for r in results) == 10
+    assert await store.used_today() == Decimal("100")
 
 
 # --- Redis only: lost data, outages, secrets ------------------------------------------------
 
 
-def test_a_redis_that_lost_its_data_refuses_until_reset(
+@pytest.mark.anyio
+async def test_a_redis_that_lost_its_data_refuses_until_reset(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
     # The CLI below has no keys in its environment: the account of no key.
     shared = open_shared(redis_server.url, tmp_path, account=account_of(None), venue="paper")
     store = RedisCounterStore(shared)
-    assert isinstance(store.reserve(_slot("90")), str)
+    assert isinstance(await store.reserve(_slot("90")), str)
     redis_server.restart(keep=True)  # persistence: nothing lost
-    assert store.used_today() == Decimal("90")
+    assert await store.used_today() == Decimal("90")
     redis_server.restart(keep=False)  # restarted empty: no fresh budget
     with pytest.raises(StateUnavailable, match=r"lost its data.*binance-mcp state reset"):
-        store.reserve(_slot("10"))
+        await store.reserve(_slot("10"))
     # A new server on this host does not write a new marker over the loss either.
     again = open_shared(redis_server.url, tmp_path, account=account_of(None), venue="paper")
     with pytest.raises(StateUnavailable, match="lost its data"):
-        RedisCounterStore(again).used_today()
+        await RedisCounterStore(again).used_today()
     code, out = _cli("state", "reset", "--yes", "--state-url", redis_server.url)
     assert code == 0 and "reset" in out and PASSWORD not in out
-    assert isinstance(store.reserve(_slot("10")), str)
-    shared.close()
-    again.close()
+    assert isinstance(await store.reserve(_slot("10")), str)
+    await shared.aclose()
+    await again.aclose()
 
 
-def test_redis_down_denies_and_recovers(redis_server: RedisServer, tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_redis_down_denies_and_recovers(redis_server: RedisServer, tmp_path: Path) -> None:
     shared = open_shared(redis_server.url, tmp_path, account="acct", venue="paper", timeout=0.3)
     store = RedisCounterStore(shared)
     redis_server.stop()
     started = time.monotonic()
     with pytest.raises(StateUnavailable) as exc:
-        store.reserve(_slot("10"))
+        await store.reserve(_slot("10"))
     assert time.monotonic() - started < 3
     assert PASSWORD not in str(exc.value) and f"127.0.0.1:{redis_server.port}" in str(exc.value)
-    trading = shared.read_trading()
+    trading = await shared.read_trading()
     assert trading.state == "halted" and "cannot be read" in (trading.reason or "")
     redis_server.start()
-    assert isinstance(store.reserve(_slot("10")), str)
-    shared.close()
+    assert isinstance(await store.reserve(_slot("10")), str)
+    await shared.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_slow_redis_denies_within_the_timeout(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Slower than the timeout (here: stopped, connection open) is unavailable too, and the
+    event loop keeps serving other work meanwhile."""
+    shared = open_shared(redis_server.url, tmp_path, account="acct", venue="paper", timeout=0.2)
+    store = RedisCounterStore(shared)
+    assert isinstance(await store.reserve(_slot("10")), str)  # connected
+    assert redis_server.proc is not None
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        started = time.monotonic()
+        with pytest.raises(StateUnavailable) as exc:
+            await store.reserve(_slot("10"))
+        assert time.monotonic() - started < 3
+        assert "TimeoutError" in str(exc.value) and PASSWORD not in str(exc.value)
+        assert ticks > 5  # the wait did not block the loop
+    finally:
+        ticker.cancel()
+        redis_server.proc.send_signal(signal.SIGCONT)
+    assert isinstance(await store.reserve(_slot("10")), str)
+    await shared.aclose()
 
 
 def _cli(*argv: str) -> tuple[int, str]:
@@ -311,16 +369,17 @@ def test_the_console_follows_the_shared_state(redis_server: RedisServer, tmp_pat
     view = ConsoleView(
         tmp_path, shared=RedisState(redis_server.url, account=account_of(None), venue="cli")
     )
-    ident = RedisApprovalQueue(shared).file("d1", "binance_spot_place_order", "Approve?", 60, 1)
+    ident = shared.blocking(
+        lambda s: RedisApprovalQueue(s).file("d1", "binance_spot_place_order", "Approve?", 60, 1)
+    )
     assert [p["id"] for p in view.pending()] == [ident]
     assert view.decide(ident, "d1", True, "")["status"] == "approved"
     view.set_trading("halted", "from the console")
-    assert shared.read_trading().state == "halted"
+    assert shared.blocking(lambda s: s.read_trading()).state == "halted"
     assert view.trading()["state"] == "halted"
     view.set_trading("active", "")
-    assert shared.read_trading().state == "active"
+    assert shared.blocking(lambda s: s.read_trading()).state == "active"
     view.close()
-    shared.close()
 
 
 @pytest.mark.anyio

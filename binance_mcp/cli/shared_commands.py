@@ -1,7 +1,8 @@
 """The guard's commands against shared state in Redis (`--state-url` / BINANCE_MCP_STATE_URL):
 `halt [--reducing]`, `resume`, `status`, `approvals [approve|deny ID]`, and `state reset`.
 Every server on any host using the same URL and keys sees what they do at its next call. The
-URL is shown without its password."""
+URL is shown without its password. Each command runs in an event loop of its own (the Redis
+client is redis-py's asyncio one)."""
 
 from __future__ import annotations
 
@@ -45,20 +46,22 @@ def run(args: argparse.Namespace, state_dir: Path, url: SecretStr | None) -> int
     key, _ = resolve_keys(os.environ)
     account = account_of(key.get_secret_value() if key is not None else None)
     shared = RedisState(url.get_secret_value(), account=account, venue="cli")
+    if args.command == "state" and not _confirmed(shared, args.yes):
+        return 1
     try:
-        return _run(args, shared, state_dir)
+        return shared.blocking(lambda state: _run(args, state, state_dir))
     except StateUnavailable as exc:
         sys.stderr.write(f"{NAME} {args.command}: error: {exc}\n")
         return 1
-    finally:
-        shared.close()
 
 
-def _run(args: argparse.Namespace, shared: RedisState, state_dir: Path) -> int:
+async def _run(args: argparse.Namespace, shared: RedisState, state_dir: Path) -> int:
     out = sys.stdout
     if args.command == "state":
-        return _reset(shared, args.yes)
-    if not shared.has_data():
+        await shared.reset()
+        out.write(f"shared state at {shared.where} reset: servers trade again\n")
+        return 0
+    if not await shared.has_data():
         sys.stderr.write(
             f"{NAME} {args.command}: error: no binance-mcp server has used the shared state at "
             f"{shared.where} for these keys (or it lost its data); check the URL and "
@@ -67,7 +70,7 @@ def _run(args: argparse.Namespace, shared: RedisState, state_dir: Path) -> int:
         return 2
     if args.command == "halt":
         state = TradingState.REDUCING if args.reducing else TradingState.HALTED
-        shared.set_trading(Trading(state, args.reason or None, BY_PERSON, int(time.time())))
+        await shared.set_trading(Trading(state, args.reason or None, BY_PERSON, int(time.time())))
         what = "reducing" if args.reducing else "halted"
         out.write(
             f"{what}: every server using the shared state at {shared.where} for these keys "
@@ -75,15 +78,15 @@ def _run(args: argparse.Namespace, shared: RedisState, state_dir: Path) -> int:
         )
         return 0
     if args.command == "resume":
-        was = shared.read_trading()
-        shared.set_trading(ACTIVE)
+        was = await shared.read_trading()
+        await shared.set_trading(ACTIVE)
         if was.by == BY_LOSS_LIMIT:
             for venue in VENUES:
-                RedisCounterStore(shared.for_venue(venue)).restart_loss_count()
+                await RedisCounterStore(shared.for_venue(venue)).restart_loss_count()
         out.write("not halted\n" if was.state is TradingState.ACTIVE else "resumed\n")
         return 0
     if args.command == "status":
-        trading = shared.read_trading()
+        trading = await shared.read_trading()
         out.write(f"shared state: {shared.where}\n")
         out.write(f"trading:      {trading.why().removeprefix('trading is ')}\n")
         alive, _ = servers.running(state_dir)
@@ -92,7 +95,7 @@ def _run(args: argparse.Namespace, shared: RedisState, state_dir: Path) -> int:
     queue = RedisApprovalQueue(shared)
     if args.approval_action is None:
         now = time.time()
-        requests = queue.listing(args.all)
+        requests = await queue.listing(args.all)
         if not requests:
             out.write("no approval requests waiting\n")
         for r in requests:
@@ -102,7 +105,7 @@ def _run(args: argparse.Namespace, shared: RedisState, state_dir: Path) -> int:
         return 0
     approve = args.approval_action == "approve"
     try:
-        request = queue.decide(args.id, approve, "" if approve else args.reason or "")
+        request = await queue.decide(args.id, approve, "" if approve else args.reason or "")
     except ApprovalError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
@@ -110,17 +113,17 @@ def _run(args: argparse.Namespace, shared: RedisState, state_dir: Path) -> int:
     return 0
 
 
-def _reset(shared: RedisState, yes: bool) -> int:
-    if not yes:
-        sys.stderr.write(
-            f"This drops every budget, counter, reservation, approval and the trading state "
-            f"kept at {shared.where} for these keys, and starts them afresh.\n"
-            "Type RESET to go on: "
-        )
-        sys.stderr.flush()
-        if sys.stdin.readline().strip() != "RESET":
-            sys.stderr.write("nothing was changed\n")
-            return 1
-    shared.reset()
-    sys.stdout.write(f"shared state at {shared.where} reset: servers trade again\n")
-    return 0
+def _confirmed(shared: RedisState, yes: bool) -> bool:
+    """`state reset` asks first (before any connection), unless given `--yes`."""
+    if yes:
+        return True
+    sys.stderr.write(
+        f"This drops every budget, counter, reservation, approval and the trading state "
+        f"kept at {shared.where} for these keys, and starts them afresh.\n"
+        "Type RESET to go on: "
+    )
+    sys.stderr.flush()
+    if sys.stdin.readline().strip() != "RESET":
+        sys.stderr.write("nothing was changed\n")
+        return False
+    return True

@@ -2,11 +2,14 @@
 
 Reads go through the guard's own readers (the approvals queue's `listing`, `trading_state.read`,
 the state store's counters, `load_policy`); changes through the functions the CLI uses. The
+page's requests run these in worker threads; shared state in Redis is read in an event loop of
+the request's own (`RedisState.blocking`), as the CLI does. The
 paper account's value is read from the paper exchange's account file, never from the exchange.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -20,10 +23,10 @@ from typing import Any, Final
 from binance_mcp.config import resolve_policy_path
 from binance_mcp.guard import servers
 from binance_mcp.guard import trading_state as states
-from binance_mcp.guard.approvals import ApprovalError, ApprovalQueue, Queue, Request
-from binance_mcp.guard.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from binance_mcp.guard.approvals import ApprovalError, ApprovalQueue, Request
+from binance_mcp.guard.policy import DEFAULT_POLICY, Policy, PolicyError, RateLimit, load_policy
 from binance_mcp.guard.redis_state import RedisApprovalQueue, RedisCounterStore, RedisState
-from binance_mcp.guard.store import StateStore, StateUnavailable
+from binance_mcp.guard.store import CounterStore, InlineStore, StateStore, StateUnavailable
 
 PAPER_ACCOUNT_FILE: Final = "paper-account.json"
 VALUES_FILE: Final = "console-paper-values.jsonl"
@@ -229,33 +232,44 @@ class ConsoleView:
         self._policy_flag = policy
         self._venue_flag = venue
         self.paper_dir = paper_dir if paper_dir is not None else state_dir / "paper"
-        self.queue: Queue = (
-            ApprovalQueue(state_dir) if shared is None else RedisApprovalQueue(shared)
-        )
+        # The state dir's queue; with shared state, the queue is in Redis.
+        self.queue = ApprovalQueue(state_dir) if shared is None else None
         self.values = PaperValues(self.paper_dir / PAPER_ACCOUNT_FILE, state_dir / VALUES_FILE)
 
     def close(self) -> None:
-        self.queue.close()
-        if self.shared is not None:
-            self.shared.close()
+        """The state dir's queue; shared state holds no connection between requests."""
+        if self.queue is not None:
+            self.queue.close()
 
     # --- approvals ------------------------------------------------------------------------------
 
+    def _listing(self) -> list[Request]:
+        if self.shared is None:
+            assert self.queue is not None
+            return self.queue.listing()
+        return self.shared.blocking(lambda s: RedisApprovalQueue(s).listing())
+
     def pending(self) -> list[dict[str, Any]]:
         now = time.time()
-        return [approval_fields(r, now) for r in self.queue.listing()]
+        return [approval_fields(r, now) for r in self._listing()]
 
     def decide(self, ident: str, digest: str, approve: bool, reason: str) -> dict[str, Any]:
         """The same answer as `binance-mcp approvals approve|deny ID`, given only if the request
         is still the call the page showed (its digest)."""
-        waiting = {r.id: r for r in self.queue.listing()}
+        waiting = {r.id: r for r in self._listing()}
         request = waiting.get(ident.strip().lower())
         if request is None:
             raise ConsoleError(f"request {ident} is no longer waiting")
         if request.digest != digest:
             raise ConsoleError(f"request {ident} is not the call shown; reload")
         try:
-            done = self.queue.decide(ident, approve, reason)
+            if self.shared is None:
+                assert self.queue is not None
+                done = self.queue.decide(ident, approve, reason)
+            else:
+                done = self.shared.blocking(
+                    lambda s: RedisApprovalQueue(s).decide(ident, approve, reason)
+                )
         except (ApprovalError, StateUnavailable) as exc:
             raise ConsoleError(str(exc)) from None
         return {"id": done.id, "status": done.status}
@@ -266,7 +280,7 @@ class ConsoleView:
         trading = states.read(self.state_dir)
         if self.shared is not None:
             # As the servers see it: the stricter of this host's state dir and the shared one.
-            shared = self.shared.read_trading()
+            shared = self.shared.blocking(lambda s: s.read_trading())
             order = [
                 states.TradingState.ACTIVE,
                 states.TradingState.REDUCING,
@@ -302,21 +316,25 @@ class ConsoleView:
 
     def _set_shared(self, state: str, reason: str) -> dict[str, Any]:
         assert self.shared is not None
-        try:
+        if state not in ("active", "halted", "reducing"):
+            raise ConsoleError(f"unknown trading state {state!r}")
+
+        async def change(shared: RedisState) -> None:
             if state == "active":
-                was = self.shared.read_trading()
-                self.shared.set_trading(states.ACTIVE)
+                was = await shared.read_trading()
+                await shared.set_trading(states.ACTIVE)
                 states.resume(self.state_dir)
                 if was.by == states.BY_LOSS_LIMIT:
                     for venue in ("live", "testnet", "demo", "paper"):
-                        RedisCounterStore(self.shared.for_venue(venue)).restart_loss_count()
-            elif state in ("halted", "reducing"):
-                self.shared.set_trading(
+                        await RedisCounterStore(shared.for_venue(venue)).restart_loss_count()
+            else:
+                await shared.set_trading(
                     states.Trading(states.TradingState(state), reason.strip() or None,
                                    states.BY_PERSON, int(time.time()))
                 )  # fmt: skip
-            else:
-                raise ConsoleError(f"unknown trading state {state!r}")
+
+        try:
+            self.shared.blocking(change)
         except StateUnavailable as exc:
             raise ConsoleError(str(exc)) from None
         return self.trading()
@@ -378,23 +396,23 @@ class ConsoleView:
         paper_file = self.paper_dir / PAPER_ACCOUNT_FILE
         for venue in self.venues():
             bars: list[dict[str, Any]] = []
-            store: StateStore | RedisCounterStore = (
-                StateStore(self.state_dir, venue)
-                if self.shared is None
-                else RedisCounterStore(self.shared.for_venue(venue))
-            )
             try:
+                spent, calls, high = self._counted(
+                    venue,
+                    limits.daily_notional is not None,
+                    [(key, rate) for key, rate, _ in rates],
+                    limits.max_daily_loss is not None,
+                )
                 if limits.daily_notional is not None:
+                    assert spent is not None
                     bars.append(
                         _bar("limits.daily_notional", "notional placed today (UTC)",
-                             store.used_today(), limits.daily_notional)
+                             spent, limits.daily_notional)
                     )  # fmt: skip
-                for key, rate, place in rates:
-                    used = store.calls_in_window(key, rate.seconds)
+                for (_, rate, place), used in zip(rates, calls, strict=True):
                     bars.append(_bar(place, f"calls in the last {rate.text.split('/')[1]}",
                                      Decimal(used), Decimal(rate.count), rate.text))  # fmt: skip
                 if limits.max_daily_loss is not None:
-                    high = store.day_high()
                     value = paper_value(paper_file) if venue == "paper" else None
                     if high is not None and value is not None:
                         bars.append(_bar("limits.max_daily_loss",
@@ -407,8 +425,6 @@ class ConsoleView:
                             + "the loss is measured at each order"))  # fmt: skip
             except StateUnavailable as exc:
                 bars.append({"rule": "state store", "error": str(exc)})
-            finally:
-                store.close()
             orders = paper_open_orders(paper_file) if venue == "paper" else None
             if limits.max_open_orders is not None:
                 if orders is not None:
@@ -438,6 +454,26 @@ class ConsoleView:
                     bars.append(_bar("limits.max_position_notional", what, largest, cap))
             result["venues"].append({"venue": venue, "bars": bars})
         return result
+
+    def _counted(
+        self, venue: str, spent: bool, rates: list[tuple[str, RateLimit]], high: bool
+    ) -> tuple[Decimal | None, list[int], Decimal | None]:
+        """What `venue`'s counters hold: today's notional (if `spent`), the calls in each rate
+        limit's window, today's high-water mark (if `high`)."""
+
+        async def read(store: CounterStore) -> tuple[Decimal | None, list[int], Decimal | None]:
+            try:
+                return (
+                    await store.used_today() if spent else None,
+                    [await store.calls_in_window(key, rate.seconds) for key, rate in rates],
+                    await store.day_high() if high else None,
+                )
+            finally:
+                store.close()
+
+        if self.shared is None:
+            return asyncio.run(read(InlineStore(StateStore(self.state_dir, venue))))
+        return self.shared.blocking(lambda s: read(RedisCounterStore(s.for_venue(venue))))
 
 
 def _bar(

@@ -56,14 +56,16 @@ class Request:
 
 
 class Queue(Protocol):
-    """Where approval requests wait: `ApprovalQueue` (SQLite in the state dir) or
-    `RedisApprovalQueue` (guard/redis_state.py)."""
+    """Where approval requests wait: `ApprovalQueue` (SQLite in the state dir, through
+    `InlineQueue`) or `RedisApprovalQueue` (guard/redis_state.py)."""
 
-    def file(self, digest: str, tool: str, summary: str, timeout: float, pid: int) -> str: ...
-    def listing(self, everything: bool = False) -> list[Request]: ...
-    def decide(self, ident: str, approve: bool, reason: str = "") -> Request: ...
-    def settle(self, ident: str, digest: str) -> Request | None: ...
-    def withdraw(self, ident: str) -> None: ...
+    async def file(
+        self, digest: str, tool: str, summary: str, expires_in: float, pid: int
+    ) -> str: ...
+    async def listing(self, everything: bool = False) -> list[Request]: ...
+    async def decide(self, ident: str, approve: bool, reason: str = "") -> Request: ...
+    async def settle(self, ident: str, digest: str) -> Request | None: ...
+    async def withdraw(self, ident: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -149,3 +151,29 @@ class ApprovalQueue(Database):
                 "('pending', 'approved')",
                 (ident,),
             )
+
+
+class InlineQueue:
+    """`ApprovalQueue` as a `Queue`: the CLI calls the queue itself; a waiting call awaits it
+    through this, inline on the event loop (one short SQLite transaction in the state dir)."""
+
+    def __init__(self, queue: ApprovalQueue) -> None:
+        self.queue = queue
+
+    async def file(self, digest: str, tool: str, summary: str, expires_in: float, pid: int) -> str:
+        return self.queue.file(digest, tool, summary, expires_in, pid)
+
+    async def listing(self, everything: bool = False) -> list[Request]:
+        return self.queue.listing(everything)
+
+    async def decide(self, ident: str, approve: bool, reason: str = "") -> Request:
+        return self.queue.decide(ident, approve, reason)
+
+    async def settle(self, ident: str, digest: str) -> Request | None:
+        return self.queue.settle(ident, digest)
+
+    async def withdraw(self, ident: str) -> None:
+        self.queue.withdraw(ident)
+
+    def close(self) -> None:
+        self.queue.close()

@@ -1,20 +1,22 @@
 """The decision (SPEC §4.2): given a policy, a tool call's facts and the trading state, what
 happens — first match wins: halted or reducing → hidden → deny → limits (symbols, futures,
 order size, leverage, position, exposure) → budgets → rate limit → approve → dry_run → allow.
-Pure and I/O-free, so it costs microseconds; the guard gathers facts and counters first.
+Pure and I/O-free, so it costs microseconds: the guard gathers facts first, and where the
+decision depends on the shared counters (budgets, rate limits), `decide_counting` says what to
+count and guard/counting.py counts it against the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from binance_mcp.exchange.symbol_rules import dec_str
 from binance_mcp.guard.conditions import Incomparable, to_decimal
 from binance_mcp.guard.policy import Action, Policy, RateLimit, Rule, tool_arguments
-from binance_mcp.guard.store import BudgetHit, OrderSlot, RateHit, Reach, StateUnavailable
+from binance_mcp.guard.store import OrderSlot, Reach
 from binance_mcp.guard.tool_index import RiskClass
 
 # Tools that place orders: the ones `max_order_notional` and `daily_notional` concern.
@@ -54,13 +56,17 @@ class Unknown(Exception):
         super().__init__(f"{fact} unknown: {why}")
 
 
-class Counters(Protocol):
-    """Where calls and order budgets are counted: the SQLite store shared by every server on a
-    state dir, or memory (policy tests, benchmarks). Either may raise `StateUnavailable`."""
+@dataclass(frozen=True)
+class Pending:
+    """A decision that stands once the call is counted, and what to count, in the engine's
+    order: first the order's share of the budgets, position and exposure (`slot`), then one
+    call against each rate limit (`rates`: key, limit, where in the policy). Either may deny
+    instead, on the facts in `used` (guard/counting.py `count`)."""
 
-    def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None: ...
-
-    def reserve(self, slot: OrderSlot) -> str | BudgetHit: ...
+    decision: Decision
+    slot: OrderSlot | None = None
+    rates: tuple[tuple[str, RateLimit, str], ...] = ()
+    used: tuple[str, ...] = ()
 
 
 def decide(
@@ -71,54 +77,75 @@ def decide(
     *,
     halted: str | None = None,
     reducing: str | None = None,
-    counters: Counters | None = None,
 ) -> Decision:
     """`facts` maps fact names to values; a value that is an `Unknown` could not be computed.
     `halted` is the kill switch's reason when it is on; `reducing`, the trading state's when
-    only orders that shrink a position may pass. With `counters`, the call is counted against
-    rate limits and an order reserves its share of the budgets, position and exposure (the
-    caller releases the reservation when the call is denied later on or the exchange rejects
-    the order); without, those limits are not checked."""
+    only orders that shrink a position may pass. Nothing is counted: rate limits and budgets
+    are not checked (the approval question asked before the call runs);
+    `decide_counting` checks them."""
+    return decide_counting(policy, tool, risk, facts, halted, reducing, counting=False).decision
+
+
+def decide_counting(
+    policy: Policy,
+    tool: str,
+    risk: RiskClass,
+    facts: Mapping[str, Any],
+    halted: str | None = None,
+    reducing: str | None = None,
+    *,
+    counting: bool = True,
+) -> Pending:
+    """As `decide`, with what the call must count before its decision stands: the caller
+    counts it (guard/counting.py) and releases the reservation when the call is denied later
+    on or the exchange rejects the order. `counting=False` leaves the counts out."""
     if halted is not None and risk in ("write", "financial"):
-        return Decision("deny", "kill switch", f"trading is halted: {halted}")
+        return Pending(Decision("deny", "kill switch", f"trading is halted: {halted}"))
     if reducing is not None and risk in ("write", "financial") and not only_shrinks(tool, facts):
-        return Decision(
-            "deny",
-            "trading state",
-            f"{reducing}: only cancels and orders that can only shrink a position pass",
+        return Pending(
+            Decision(
+                "deny",
+                "trading state",
+                f"{reducing}: only cancels and orders that can only shrink a position pass",
+            )
         )
     if policy.hidden(tool):
-        return Decision("deny", "hide", f"{tool} is hidden by the policy")
+        return Pending(Decision("deny", "hide", f"{tool} is hidden by the policy"))
     action, where = base_action(policy, tool, risk)
     if action == "deny":
         subject = "this tool" if where.startswith("tools.") else f"the {risk} class"
-        return Decision("deny", where, f"{tool} is not allowed (the policy denies {subject})")
+        return Pending(
+            Decision("deny", where, f"{tool} is not allowed (the policy denies {subject})")
+        )
     rules = policy.tools.get(tool)
     used: list[str] = []
     if rules is not None:
         for i, rule in enumerate(rules.deny_if):
             hit = _matches(rule, facts, used, f"tools.{tool}.deny_if[{i}]")
             if isinstance(hit, Decision):
-                return hit
+                return Pending(hit)
             if hit:
                 reason = rule.reason or "a deny_if rule matched"
-                return Decision("deny", f"tools.{tool}.deny_if[{i}]", reason, tuple(used))
+                return Pending(Decision("deny", f"tools.{tool}.deny_if[{i}]", reason, tuple(used)))
     limited = _limits(policy, tool, risk, facts, used)
-    if limited is None and counters is not None:
-        limited = _budgets(policy, tool, facts, used, counters)
     if limited is not None:
-        return limited
-    rates = rate_limits(policy, tool, risk)
-    if rates and counters is not None:
-        try:
-            over = counters.take_calls([(key, limit) for key, limit, _ in rates])
-        except StateUnavailable as exc:
-            return Decision("deny", rates[0][2], f"cannot count calls: {exc}", tuple(used))
-        if over is not None:
-            place = next(p for key, _, p in rates if key == over.key)
-            return Decision("deny", place, over.text(), tuple(used))
+        return Pending(limited)
+    slot = _budgets(policy, tool, facts, used) if counting else None
+    if isinstance(slot, Decision):
+        return Pending(slot)
+    # A budget or rate limit that denies, once counted, cites the facts used so far.
+    counted = tuple(used)
+    rates = tuple(rate_limits(policy, tool, risk)) if counting else ()
+    return Pending(_then(policy, tool, facts, action, where, used), slot, rates, counted)
+
+
+def _then(
+    policy: Policy, tool: str, facts: Mapping[str, Any], action: Action, where: str, used: list[str]
+) -> Decision:
+    """The decision past the limits, budgets and rate limits: approve, dry_run or allow."""
     if action == "approve":
         return Decision("approve", where, f"{where} requires approval", tuple(used))
+    rules = policy.tools.get(tool)
     if rules is not None:
         for i, rule in enumerate(rules.approve_if):
             place = f"tools.{tool}.approve_if[{i}]"
@@ -169,10 +196,11 @@ def rate_limits(policy: Policy, tool: str, risk: RiskClass) -> list[tuple[str, R
 
 
 def _budgets(
-    policy: Policy, tool: str, facts: Mapping[str, Any], used: list[str], counters: Counters
-) -> Decision | None:
-    """Reserve an order's share of `daily_notional` and `max_open_orders`, shared by every
-    server on the state dir. Test orders place nothing and reserve nothing."""
+    policy: Policy, tool: str, facts: Mapping[str, Any], used: list[str]
+) -> OrderSlot | Decision | None:
+    """The order's share of `daily_notional`, `max_open_orders`, the position and the
+    exposure, to reserve against what every server sharing the counters holds; a denial when
+    a fact it needs is unknown. Test orders place nothing and reserve nothing."""
     limits = policy.limits
     if tool not in ORDER_TOOLS or facts.get("test") is True:
         return None
@@ -219,7 +247,7 @@ def _budgets(
             return known
         # From the exchange: (count, when listed); from a policy test: a count.
         open_now, listed_at = known if isinstance(known, tuple) else (int(known), None)
-    slot = OrderSlot(
+    return OrderSlot(
         market=str(facts.get("market", "spot")),
         notional=notional,
         daily_notional=limits.daily_notional,
@@ -237,13 +265,6 @@ def _budgets(
         if exposure is not None
         else None,
     )
-    try:
-        reserved = counters.reserve(slot)
-    except StateUnavailable as exc:
-        return Decision("deny", "limits", f"cannot check budgets: {exc}", tuple(used))
-    if isinstance(reserved, BudgetHit):
-        return Decision("deny", reserved.rule, reserved.reason, tuple(used))
-    return None
 
 
 def limits_for(policy: Policy, tool: str, risk: RiskClass) -> list[str]:

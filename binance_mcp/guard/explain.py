@@ -16,10 +16,11 @@ from typing import Any
 from binance_mcp.exchange.client import Exchange
 from binance_mcp.exchange.symbol_rules import dec_str
 from binance_mcp.guard.conditions import Incomparable, to_decimal
-from binance_mcp.guard.engine import Decision, Unknown, decide, needed_facts
+from binance_mcp.guard.counting import count
+from binance_mcp.guard.engine import Decision, Unknown, decide_counting, needed_facts
 from binance_mcp.guard.facts import base_facts, derive
 from binance_mcp.guard.policy import Policy
-from binance_mcp.guard.store import MemoryCounters
+from binance_mcp.guard.store import Inline, MemoryCounters
 from binance_mcp.guard.tool_index import RiskClass
 
 
@@ -70,14 +71,17 @@ def decide_offline(
                 f"trading is reducing until the end of the UTC day (the day's loss "
                 f"{loss} USDT reached the limit {dec_str(limit)} (limits.max_daily_loss))"
             )
-    counters = MemoryCounters(used_today)
-    decision = None
-    for _ in range(repeat):
-        decision = decide(
-            policy, tool, risk, facts, halted=halted, reducing=reducing, counters=counters
-        )
-    assert decision is not None
-    return decision, facts
+    counters = Inline(MemoryCounters(used_today))
+
+    async def counted() -> Decision:
+        decision = None
+        for _ in range(repeat):
+            pending = decide_counting(policy, tool, risk, facts, halted=halted, reducing=reducing)
+            decision = await count(pending, counters)
+        assert decision is not None
+        return decision
+
+    return asyncio.run(counted()), facts
 
 
 def shown(value: Any) -> str:

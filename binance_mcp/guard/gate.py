@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -20,10 +21,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import anyio
+
 from binance_mcp.exchange.client import Exchange
 from binance_mcp.exchange.errors import ToolFailure
 from binance_mcp.exchange.symbol_rules import dec_str
-from binance_mcp.guard.approvals import ApprovalQueue, Queue
+from binance_mcp.guard.approvals import ApprovalQueue, InlineQueue, Queue
 from binance_mcp.guard.audit import (
     DEFAULT_KEEP,
     DEFAULT_MAX_BYTES,
@@ -32,12 +35,14 @@ from binance_mcp.guard.audit import (
     trading_args,
     utc_now,
 )
+from binance_mcp.guard.counting import count
 from binance_mcp.guard.engine import (
     ORDER_TOOLS,
     Decision,
     Unknown,
     base_action,
     decide,
+    decide_counting,
     may_need_approval,
     needed_facts,
     only_shrinks,
@@ -47,6 +52,7 @@ from binance_mcp.guard.policy import DEFAULT_POLICY, Policy, PolicyError, RateLi
 from binance_mcp.guard.store import (
     BudgetHit,
     CounterStore,
+    InlineStore,
     MemoryCounters,
     OrderSlot,
     RateHit,
@@ -77,6 +83,11 @@ log = logging.getLogger(__name__)
 CALLER: ContextVar[str | None] = ContextVar("caller", default=None)
 
 
+# A policy file's status is trusted to tell an edit only once its last change is this old: no
+# file system's timestamps are coarser (FAT's mtime: 2 s).
+SETTLED_S: Final = 3.0
+
+
 def _version(policy: Policy) -> str:
     """Approvals are bound to the policy they were asked under: any edit voids them."""
     return hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:16]
@@ -84,33 +95,61 @@ def _version(policy: Policy) -> str:
 
 class PolicyHolder:
     """The policy in force: the file's last good version, or the built-in default when no file
-    is configured. The file is read at every call and reloaded whenever its content differs —
-    not its timestamp or size, which an editor or a swap can leave unchanged (reading a policy
-    file costs microseconds)."""
+    is configured. The file is looked at on every call and reloaded whenever its content
+    differs — not its timestamp or size, which an editor or a swap can leave unchanged.
+
+    Looking costs one open and fstat (~4 µs, and an open revalidates a network file system's
+    cache where a stat may not). The content is read again (~13 µs) whenever the file's
+    identity, size, mtime or ctime differ from the last read's, or that read came less than
+    `SETTLED_S` after the file's last change: timestamps are coarse (a clock tick; 2 s on FAT),
+    so a second same-size write in the same tick would leave them all unchanged, but only
+    while that tick is recent. ctime cannot be set back by a program (`touch -d` and swaps
+    change it), so an unchanged status after that means an unchanged file."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.error: str | None = None
         self._content: bytes | None = None
+        # The status the content was last read with, once it is old enough to be trusted.
+        self._settled: tuple[int, ...] | None = None
         if path is None:
             self.policy = DEFAULT_POLICY
         else:
-            self._content = self._read()
+            self._content, _ = self._read(None)
             self.policy = load_policy(path, self._content)
         self.version = _version(self.policy)
 
-    def _read(self) -> bytes | None:
+    def _read(self, known: tuple[int, ...] | None) -> tuple[bytes | None, bool]:
+        """The file's content (None: unreadable), and False when its status is `known`, in
+        which case the content is not read (and returned as None)."""
         assert self.path is not None
         try:
-            return self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            return None
+            self._settled = None
+            return None, True
+        try:
+            st = os.fstat(fd)
+            status = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            if known is not None and status == known:
+                return None, False
+            chunks = []
+            while chunk := os.read(fd, max(st.st_size, 1 << 12)):
+                chunks.append(chunk)
+        except OSError:
+            self._settled = None
+            return None, True
+        finally:
+            os.close(fd)
+        changed = max(st.st_mtime_ns, st.st_ctime_ns)
+        self._settled = status if time.time_ns() - changed > SETTLED_S * 1e9 else None
+        return b"".join(chunks), True
 
     def current(self) -> Policy:
         if self.path is None:
             return self.policy
-        content = self._read()
-        if content != self._content:
+        content, read = self._read(self._settled)
+        if read and content != self._content:
             self._content = content
             try:
                 self.policy = load_policy(self.path, content)
@@ -140,29 +179,31 @@ class CallCounters:
         self.risk = risk
         self.reservation: str | None = None
 
-    def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None:
+    async def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None:
         try:
-            return self.store.take_calls(limits)
+            return await self.store.take_calls(limits)
         except StateUnavailable as exc:
             if self.risk != "read":
                 raise
             log.warning("%s; counting read calls in this process only", exc)
             return self.fallback.take_calls(limits)
 
-    def reserve(self, slot: OrderSlot) -> str | BudgetHit:
-        reserved = self.store.reserve(slot)
+    async def reserve(self, slot: OrderSlot) -> str | BudgetHit:
+        reserved = await self.store.reserve(slot)
         if isinstance(reserved, str):
             self.reservation = reserved
         return reserved
 
-    def settle(self, placed: bool) -> None:
+    async def settle(self, placed: bool) -> None:
         if self.reservation is None:
             return
-        try:
-            self.store.settle(self.reservation, placed)
-        except StateUnavailable as exc:
-            # Unsettled, the reservation keeps counting: the safe side of a budget.
-            log.error("could not settle a budget reservation: %s", exc)
+        # Shielded: a call cancelled by its client still gives back what it did not place.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.store.settle(self.reservation, placed)
+            except StateUnavailable as exc:
+                # Unsettled, the reservation keeps counting: the safe side of a budget.
+                log.error("could not settle a budget reservation: %s", exc)
         self.reservation = None
 
 
@@ -207,7 +248,8 @@ class Guard:
         self.store: CounterStore
         self.queue: Queue
         if shared is None:
-            self.store, self.queue = StateStore(state_dir, venue), ApprovalQueue(state_dir)
+            self.store = InlineStore(StateStore(state_dir, venue))
+            self.queue = InlineQueue(ApprovalQueue(state_dir))
         else:
             from binance_mcp.guard.redis_state import RedisApprovalQueue, RedisCounterStore
 
@@ -216,34 +258,35 @@ class Guard:
         # Called with each audit record once it is written (server/call_log.py).
         self.observers: list[Callable[[dict[str, Any]], None]] = []
 
-    def close(self) -> None:
-        """The audit log and the SQLite connections; each reopens if used again."""
+    async def aclose(self) -> None:
+        """The audit log, the SQLite connections and this loop's Redis connections; each
+        reopens if used again."""
         self.audit.close()
         self.store.close()
         self.queue.close()
         if self.shared is not None:
-            self.shared.close()
+            await self.shared.aclose()
 
-    def halted(self) -> str | None:
+    async def halted(self) -> str | None:
         if self.shared is None:
             return halted(self.state_dir)
-        trading = self.trading()
+        trading = await self.trading()
         if trading.state is not TradingState.HALTED:
             return None
         return trading.why().removeprefix("trading is halted: ")
 
-    def trading(self) -> Trading:
+    async def trading(self) -> Trading:
         """The state dir's trading state, read afresh (every server on it sees a change)."""
         local = read_trading_state(self.state_dir)
         if self.shared is None:
             return local
         # Shared across hosts, and this host's own state dir too: the stricter state wins.
-        shared = self.shared.read_trading()
+        shared = await self.shared.read_trading()
         return max(local, shared, key=lambda t: _STRICTNESS[t.state])
 
-    def _trading(self, tool: ToolSpec) -> Trading:
+    async def _trading(self, tool: ToolSpec) -> Trading:
         # The trading state concerns writes and orders only: reads and cancels skip the file.
-        return self.trading() if tool.risk in ("write", "financial") else ACTIVE
+        return await self.trading() if tool.risk in ("write", "financial") else ACTIVE
 
     async def _facts(
         self,
@@ -261,18 +304,18 @@ class Guard:
             await derive(tool.name, args, facts, needed, venue)
         value = facts.pop("account_value", None)
         if value is not None and "daily_loss" not in facts:
-            facts["daily_loss"] = self._daily_loss(value)
+            facts["daily_loss"] = await self._daily_loss(value)
         return facts
 
-    def _daily_loss(self, value: Any) -> Any:
+    async def _daily_loss(self, value: Any) -> Any:
         if isinstance(value, Unknown):
             return value
         try:
-            return self.store.daily_loss(value)
+            return await self.store.daily_loss(value)
         except StateUnavailable as exc:
             return Unknown("daily_loss", str(exc))
 
-    def _loss_limit(self, policy: Policy, facts: dict[str, Any], trading: Trading) -> Trading:
+    async def _loss_limit(self, policy: Policy, facts: dict[str, Any], trading: Trading) -> Trading:
         """The trading state after the day's loss is compared with `max_daily_loss`: reached,
         trading turns `reducing` until the end of the UTC day (or `binance-mcp resume`)."""
         limit, loss = policy.limits.max_daily_loss, facts.get("daily_loss")
@@ -293,7 +336,7 @@ class Guard:
                 TradingState.REDUCING, reason, BY_LOSS_LIMIT, int(time.time()), utc_today()
             )
             try:
-                self.shared.set_trading(changed)
+                await self.shared.set_trading(changed)
             except StateUnavailable as exc:
                 log.error("could not record the reducing state: %s", exc)
         log.warning("trading is now reducing: %s", reason)
@@ -313,7 +356,7 @@ class Guard:
         )
         return changed
 
-    def _decide(
+    async def _decide(
         self,
         policy: Policy,
         tool: ToolSpec,
@@ -321,18 +364,20 @@ class Guard:
         trading: Trading,
         counters: CallCounters | None = None,
     ) -> Decision:
+        """Without `counters`, budgets and rate limits are not checked (nothing is counted)."""
         state = trading.state
-        return decide(
-            policy,
-            tool.name,
-            tool.risk,
-            facts,
-            halted=trading.why().removeprefix("trading is halted: ")
+        why_halted = (
+            trading.why().removeprefix("trading is halted: ")
             if state is TradingState.HALTED
-            else None,
-            reducing=trading.why() if state is TradingState.REDUCING else None,
-            counters=counters,
+            else None
         )
+        reducing = trading.why() if state is TradingState.REDUCING else None
+        if counters is None:
+            return decide(policy, tool.name, tool.risk, facts, halted=why_halted, reducing=reducing)
+        pending = decide_counting(
+            policy, tool.name, tool.risk, facts, halted=why_halted, reducing=reducing
+        )
+        return await count(pending, counters)
 
     def _call_digest(self, tool: ToolSpec, args: dict[str, Any]) -> str:
         """What an approval is bound to: the tool, its normalised arguments, the policy."""
@@ -349,9 +394,9 @@ class Guard:
         if policy.mode != "enforce" or not may_need_approval(policy, tool.name, tool.risk):
             return None
         args = {k: v for k, v in args.items() if v is not None}
-        trading = self._trading(tool)
+        trading = await self._trading(tool)
         facts = await self._facts(tool, args, policy, venue, trading)
-        decision = self._decide(policy, tool, facts, trading)
+        decision = await self._decide(policy, tool, facts, trading)
         if decision.action != "approve":
             return None
         text = await self._describe(tool, args, facts, decision, venue)
@@ -405,10 +450,10 @@ class Guard:
             record["args"], record["digest"] = trading_args(args), digest(args)
             policy = self.policy.current()
             version = self.policy.version
-            trading = self._trading(tool)
+            trading = await self._trading(tool)
             facts = await self._facts(tool, args, policy, venue, trading)
-            trading = self._loss_limit(policy, facts, trading)
-            decision = self._decide(policy, tool, facts, trading, counters)
+            trading = await self._loss_limit(policy, facts, trading)
+            decision = await self._decide(policy, tool, facts, trading, counters)
             record.update(decision=decision.action, rule=decision.rule, reason=decision.reason)
             if trading.state is not TradingState.ACTIVE:
                 record["trading"] = trading.why()
@@ -441,7 +486,7 @@ class Guard:
                     refused.end = "timeout" if verdict.how == "timeout" else "denied"
                     raise refused
                 # A person may take a while: a halt or a policy edit meanwhile wins.
-                changed = self._changed_while_waiting(tool, facts, version)
+                changed = await self._changed_while_waiting(tool, facts, version)
                 if changed is not None:
                     raise Refused(f"Denied by policy: {changed}; nothing was sent")
                 # Approved: what the policy does next (a dry run stays a dry run).
@@ -450,7 +495,7 @@ class Guard:
             result = await self._carry_out(tool, args, send, decision, action)
         except ToolFailure as exc:
             # A definite failure (a rejection, a local check, a denial) placed nothing.
-            counters.settle(placed=action != "dry_run" and exc.uncertain)
+            await counters.settle(placed=action != "dry_run" and exc.uncertain)
             record["outcome"] = str(exc)[:300]
             record["end"] = exc.end if isinstance(exc, Refused) else "failed"
             self._finish(record, started)
@@ -463,14 +508,14 @@ class Guard:
                 "read tool before retrying."
             )
             crash.uncertain = action in ("allow", "dry_run")
-            counters.settle(placed=action != "dry_run" and crash.uncertain)
+            await counters.settle(placed=action != "dry_run" and crash.uncertain)
             record["outcome"] = str(crash)[:300]
             record["end"] = "crashed"
             self._finish(record, started)
             raise crash from None
         except BaseException:
             # Cancelled by the client (or the process is stopping): what was sent may count.
-            counters.settle(placed=action != "dry_run" and not waiting)
+            await counters.settle(placed=action != "dry_run" and not waiting)
             record["outcome"] = (
                 "abandoned by the client while waiting for approval; the request was withdrawn"
                 if waiting
@@ -480,7 +525,7 @@ class Guard:
             self._finish(record, started)
             raise
         # A dry run sent a test order at most: it spent nothing of the day's budget.
-        counters.settle(placed=action != "dry_run")
+        await counters.settle(placed=action != "dry_run")
         record["outcome"] = "ok"
         record["end"] = "ok"
         # Reads place nothing; a missing attribute on a pydantic result is a costly miss.
@@ -522,12 +567,12 @@ class Guard:
         }
         self._finish(record, time.perf_counter())
 
-    def _changed_while_waiting(
+    async def _changed_while_waiting(
         self, tool: ToolSpec, facts: dict[str, Any], version: str
     ) -> str | None:
-        trading = self._trading(tool)
+        trading = await self._trading(tool)
         if trading.state is TradingState.HALTED:
-            return f"trading was halted while the approval was pending: {self.halted()}"
+            return f"trading was halted while the approval was pending: {await self.halted()}"
         if trading.state is TradingState.REDUCING and not only_shrinks(tool.name, facts):
             return f"while the approval was pending, {trading.why()}"
         self.policy.current()

@@ -9,6 +9,11 @@ between), so servers on any number of hosts can never exceed a limit together. K
 `binance-mcp:{account}:{venue}:` (the account is a digest of the API key, never the key), so two
 accounts can share one Redis.
 
+The client is redis-py's asyncio one: a Redis round trip waits without holding up the other
+calls on the server's event loop. Its connections belong to the loop that opened them, so each
+loop gets its own client (`_Link`), and synchronous callers (the CLI, the console's worker
+threads, a server's start) run their work in a loop of their own (`RedisState.blocking`).
+
 Fail closed: any Redis error or timeout is a `StateUnavailable` (trading denied, the reason
 says so); the client reconnects by itself at the next call. A Redis that lost its data (restarted
 without persistence, flushed) must not hand out a fresh daily budget: a marker written at first
@@ -18,6 +23,7 @@ use is checked at every transaction, and when it is gone trading is refused unti
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import json
@@ -25,14 +31,20 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, WatchError
 
 from binance_mcp.guard.approvals import _KEEP_S, ApprovalError, Request, Status
 from binance_mcp.guard.policy import RateLimit
@@ -71,8 +83,47 @@ def account_of(api_key: str | None) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:12]
 
 
+class _Link:
+    """The client of the event loop in use. redis.asyncio's connections belong to the loop
+    that opened them: a loop that is not the last one's gets a client of its own."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self._url = url  # holds the password: never shown
+        self.timeout = timeout
+        self._client: Redis | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def client(self) -> Redis:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            # The previous loop's connections go with it; they cannot serve this one.
+            self._client = Redis.from_url(
+                self._url,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+                decode_responses=True,
+                health_check_interval=30,
+                # A pooled connection the server closed (a Redis restart) may look usable until
+                # the loop reads its end: one more try, on a new connection. Not on a timeout,
+                # which must deny within the timeout.
+                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            )
+            self._loop = loop
+        return self._client
+
+    def fresh(self) -> _Link:
+        return _Link(self._url, self.timeout)
+
+    async def aclose(self) -> None:
+        client, loop = self._client, self._loop
+        self._client = self._loop = None
+        # Another loop's connections cannot be closed from this one; they go with that loop.
+        if client is not None and loop is asyncio.get_running_loop():
+            await client.aclose()
+
+
 class RedisState:
-    """One Redis connection pool for one account and venue."""
+    """The shared state of one account and venue, over one client per event loop."""
 
     def __init__(
         self, url: str, *, account: str, venue: str, timeout: float = DEFAULT_TIMEOUT_S
@@ -82,17 +133,16 @@ class RedisState:
         self.ns = f"binance-mcp:{account}:{venue}:"
         # The trading state and the approvals are the account's, whatever the venue.
         self.account_ns = f"binance-mcp:{account}:"
-        self.client: redis.Redis = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            decode_responses=True,
-            health_check_interval=30,
-        )
+        self._link = _Link(url, timeout)
         self._seen_marker: str | None = None
 
+    @property
+    def client(self) -> Redis:
+        """This event loop's client (only inside a running loop)."""
+        return self._link.client()
+
     def for_venue(self, venue: str) -> RedisState:
-        """The same connection pool, seen as `venue`'s counters."""
+        """The same client, seen as `venue`'s counters."""
         other = copy.copy(self)
         other.venue, other.ns = venue, f"{self.account_ns}{venue}:"
         return other
@@ -100,28 +150,61 @@ class RedisState:
     def key(self, name: str) -> str:
         return self.ns + name
 
+    def blocking(self, work: Callable[[RedisState], Awaitable[T]]) -> T:
+        """`work(state)` from synchronous code (the CLI, the console's worker threads, a
+        server's start): run to its end in an event loop of its own, on a connection of its
+        own, closed after. Called where a loop is running (a server built, or the CLI run,
+        inside an async test), the work runs in a helper thread while the caller and its loop
+        wait: never on a server's request path, which awaits the state itself."""
+        own = copy.copy(self)
+        own._link = self._link.fresh()
+
+        async def run() -> T:
+            try:
+                return await work(own)
+            finally:
+                await own.aclose()
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(run())
+        with ThreadPoolExecutor(1, thread_name_prefix="shared-state") as helper:
+            return helper.submit(lambda: asyncio.run(run())).result()
+
+    @contextmanager
+    def _answering(self) -> Iterator[None]:
+        """A Redis failure is a `StateUnavailable` naming the server, never its password."""
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable(
+                f"shared state at {self.where} unavailable ({type(exc).__name__})"
+            ) from None
+
     # --- transactions --------------------------------------------------------------------------
 
-    def transaction(self, keys: Sequence[str], body: Callable[[Any], T]) -> T:
-        """Run `body(pipe)` with `keys` watched: it reads with `pipe`, then calls
-        `pipe.multi()` and queues its writes. Retried when another server wrote in between."""
+    async def transaction(self, keys: Sequence[str], body: Callable[[Any], Awaitable[T]]) -> T:
+        """Run `body(pipe)` with `keys` watched: it reads with `await pipe.…`, then calls
+        `pipe.multi()` and queues its writes (not awaited). Retried when another server wrote
+        in between."""
         marker = self.account_ns + MARKER
         try:
-            with self.client.pipeline() as pipe:
+            async with self.client.pipeline() as pipe:
                 for attempt in range(_RETRIES):
                     try:
-                        pipe.watch(marker, *keys)  # type: ignore[no-untyped-call]
-                        seen = pipe.get(marker)
+                        await pipe.watch(marker, *keys)
+                        seen = await pipe.get(marker)
                         self._check_marker(seen if isinstance(seen, str) else None)
-                        result = body(pipe)
-                        pipe.execute()
+                        result = await body(pipe)
+                        await pipe.execute()
                         return result
-                    except redis.WatchError:
+                    except WatchError:
                         # Another server wrote in between: back off a little, at random, so
                         # that servers racing for the same keys do not collide again at once.
-                        time.sleep(random.uniform(0, min(0.0005 * (attempt + 1), 0.02)))
+                        await asyncio.sleep(random.uniform(0, min(0.0005 * (attempt + 1), 0.02)))
                         continue
-        except redis.RedisError as exc:
+        except (RedisError, OSError) as exc:
             raise StateUnavailable(
                 f"shared state at {self.where} unavailable ({type(exc).__name__}); "
                 "trading is denied until it answers"
@@ -137,48 +220,39 @@ class RedisState:
             )
         self._seen_marker = value
 
-    def initialise(self) -> bool:
+    async def initialise(self) -> bool:
         """Write the marker when this Redis has never held binance-mcp state for the account:
         True then. False when it is there already. When it is missing although state was held
         (the record in `known`), nothing is written: `state reset` is for a person."""
-        try:
-            created = bool(self.client.set(self.account_ns + MARKER, _stamp(), nx=True))
-        except redis.RedisError as exc:
-            raise StateUnavailable(
-                f"shared state at {self.where} unavailable ({type(exc).__name__})"
-            ) from None
-        return created
+        with self._answering():
+            return bool(await self.client.set(self.account_ns + MARKER, _stamp(), nx=True))
 
-    def has_data(self) -> bool:
-        try:
-            return bool(self.client.exists(self.account_ns + MARKER))
-        except redis.RedisError as exc:
-            raise StateUnavailable(
-                f"shared state at {self.where} unavailable ({type(exc).__name__})"
-            ) from None
+    async def has_data(self) -> bool:
+        with self._answering():
+            return bool(await self.client.exists(self.account_ns + MARKER))
 
-    def reset(self) -> None:
+    async def reset(self) -> None:
         """`binance-mcp state reset`: drop the account's state and write a new marker."""
-        try:
-            names = list(self.client.scan_iter(match=self.account_ns + "*", count=500))
+        with self._answering():
+            client = self.client
+            names = [n async for n in client.scan_iter(match=self.account_ns + "*", count=500)]
             if names:
-                self.client.delete(*names)
-            self.client.set(self.account_ns + MARKER, _stamp())
-        except redis.RedisError as exc:
-            raise StateUnavailable(
-                f"shared state at {self.where} unavailable ({type(exc).__name__})"
-            ) from None
+                await client.delete(*names)
+            await client.set(self.account_ns + MARKER, _stamp())
 
-    def close(self) -> None:
-        self.client.close()
+    async def aclose(self) -> None:
+        """This loop's connections; a later call opens new ones."""
+        await self._link.aclose()
 
     # --- the trading state ---------------------------------------------------------------------
 
-    def read_trading(self) -> Trading:
+    async def read_trading(self) -> Trading:
         """Fail closed: unreadable or lost, trading is halted, and the reason says why."""
         try:
-            marker, raw = self.client.mget(self.account_ns + MARKER, self.account_ns + "trading")
-        except redis.RedisError as exc:
+            marker, raw = await self.client.mget(
+                self.account_ns + MARKER, self.account_ns + "trading"
+            )
+        except (RedisError, OSError) as exc:
             return Trading(
                 TradingState.HALTED,
                 f"the trading state at {self.where} cannot be read ({type(exc).__name__})",
@@ -206,16 +280,12 @@ class RedisState:
             return ACTIVE
         return trading
 
-    def set_trading(self, trading: Trading) -> None:
-        try:
+    async def set_trading(self, trading: Trading) -> None:
+        with self._answering():
             if trading.state is TradingState.ACTIVE:
-                self.client.delete(self.account_ns + "trading")
+                await self.client.delete(self.account_ns + "trading")
             else:
-                self.client.set(self.account_ns + "trading", json.dumps(asdict(trading)))
-        except redis.RedisError as exc:
-            raise StateUnavailable(
-                f"shared state at {self.where} unavailable ({type(exc).__name__})"
-            ) from None
+                await self.client.set(self.account_ns + "trading", json.dumps(asdict(trading)))
 
 
 def _stamp() -> str:
@@ -229,16 +299,16 @@ class RedisCounterStore:
         self.state = state
         self.venue = state.venue
 
-    def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None:
+    async def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None:
         keys = [self.state.key(f"calls:{key}") for key, _ in limits]
         now = time.time()
 
-        def body(pipe: Any) -> RateHit | None:
+        async def body(pipe: Any) -> RateHit | None:
             # Reads only until MULTI: a write to a watched key would abort our own EXEC.
             for (key, limit), name in zip(limits, keys, strict=True):
                 start = f"({now - limit.seconds}"
-                if int(pipe.zcount(name, start, "+inf")) >= limit.count:
-                    oldest = pipe.zrangebyscore(
+                if int(await pipe.zcount(name, start, "+inf")) >= limit.count:
+                    oldest = await pipe.zrangebyscore(
                         name, start, "+inf", start=0, num=1, withscores=True
                     )
                     since = oldest[0][1] if oldest else now
@@ -251,7 +321,7 @@ class RedisCounterStore:
                 pipe.expire(name, int(limit.seconds) * 2 + 1)
             return None
 
-        return self.state.transaction(keys, body)
+        return await self.state.transaction(keys, body)
 
     # Keys: `spent:DAY` the day's notional placed or reserved (exact decimal text); `reserved`
     # the orders being placed (id → day, market, notional, when); `settled:MARKET` orders
@@ -259,7 +329,7 @@ class RedisCounterStore:
     # reservations being placed (id → symbol, size, when); `landed` those answered lately
     # ("id|symbol|size" → when). Each stays small whatever the history: cost per order is flat.
 
-    def reserve(self, slot: OrderSlot) -> str | BudgetHit:
+    async def reserve(self, slot: OrderSlot) -> str | BudgetHit:
         key = self.state.key
         now = time.time()
         day = utc_day(now)
@@ -271,25 +341,25 @@ class RedisCounterStore:
         )
         settled = key(f"settled:{slot.market}")
 
-        def body(pipe: Any) -> str | BudgetHit:
-            pending = {k: json.loads(v) for k, v in pipe.hgetall(reserved).items()}
+        async def body(pipe: Any) -> str | BudgetHit:
+            pending = {k: json.loads(v) for k, v in (await pipe.hgetall(reserved)).items()}
             # A reservation this old belongs to a server that died mid-call: placed, maybe.
             stale = {k: r for k, r in pending.items() if r["at"] < now - STALE_RESERVATION_S}
-            used = Decimal(pipe.get(spent) or "0")
+            used = Decimal(await pipe.get(spent) or "0")
             since = slot.listed_at if slot.listed_at is not None else now
             count = sum(
                 1 for k, r in pending.items() if r["market"] == slot.market and k not in stale
             )
-            count += int(pipe.zcount(settled, f"({since}", "+inf"))
+            count += int(await pipe.zcount(settled, f"({since}", "+inf"))
             hit = budget_denial(slot, used, count)
             gone: list[str] = []
             if hit is None and slot.holds_reach():
                 read_at = min(r.read_at for r in (slot.position, slot.exposure) if r is not None)
-                rows = {k: json.loads(v) for k, v in pipe.hgetall(flights).items()}
+                rows = {k: json.loads(v) for k, v in (await pipe.hgetall(flights)).items()}
                 # Left by a server that died mid-call: the exchange shows that order by now.
                 gone = [k for k, f in rows.items() if f["at"] < now - IN_FLIGHT_S]
                 live = [(f["symbol"], f["size"]) for k, f in rows.items() if k not in gone]
-                for member in pipe.zrangebyscore(landed, f"({read_at}", "+inf"):
+                for member in await pipe.zrangebyscore(landed, f"({read_at}", "+inf"):
                     _, symbol, size = member.split("|")
                     live.append((symbol, size))
                 mine = sum((Decimal(s) for sym, s in live if sym == slot.symbol), Decimal(0))
@@ -317,18 +387,18 @@ class RedisCounterStore:
                 pipe.hset(flights, ident, json.dumps(flight))
             return ident
 
-        return self.state.transaction([spent, reserved, flights, landed, settled], body)
+        return await self.state.transaction([spent, reserved, flights, landed, settled], body)
 
-    def settle(self, ident: str, placed: bool) -> None:
+    async def settle(self, ident: str, placed: bool) -> None:
         key = self.state.key
         now = time.time()
         reserved, flights, landed = key("reserved"), key("flights"), key("landed")
 
-        def body(pipe: Any) -> None:
-            raw, flight = pipe.hget(reserved, ident), pipe.hget(flights, ident)
+        async def body(pipe: Any) -> None:
+            raw, flight = await pipe.hget(reserved, ident), await pipe.hget(flights, ident)
             row = json.loads(raw) if raw is not None else None
             spent = key(f"spent:{row['day']}") if row is not None else None
-            used = Decimal(pipe.get(spent) or "0") if spent is not None else Decimal(0)
+            used = Decimal(await pipe.get(spent) or "0") if spent is not None else Decimal(0)
             pipe.multi()
             pipe.hdel(reserved, ident)
             pipe.hdel(flights, ident)
@@ -347,67 +417,70 @@ class RedisCounterStore:
                 pipe.zadd(landed, {f"{ident}|{f['symbol']}|{f['size']}": now})
                 pipe.zremrangebyscore(landed, "-inf", now - IN_FLIGHT_S)
 
-        raw = self.state.client.hget(reserved, ident)
+        # Which day's total to watch: the reservation says (an order reserved before midnight
+        # UTC and settled after is given back to its own day).
+        with self.state._answering():
+            raw = await self.state.client.hget(reserved, ident)
         row = json.loads(raw) if isinstance(raw, str) else None
         day_key = key(f"spent:{row['day']}") if row is not None else key("spent:none")
-        self.state.transaction([reserved, flights, landed, day_key], body)
+        await self.state.transaction([reserved, flights, landed, day_key], body)
 
-    def used_today(self) -> Decimal:
+    async def used_today(self) -> Decimal:
         spent = self.state.key(f"spent:{utc_day()}")
 
-        def body(pipe: Any) -> Decimal:
-            used = Decimal(pipe.get(spent) or "0")
+        async def body(pipe: Any) -> Decimal:
+            used = Decimal(await pipe.get(spent) or "0")
             pipe.multi()
             return used
 
-        return self.state.transaction([spent], body)
+        return await self.state.transaction([spent], body)
 
-    def daily_loss(self, value: Decimal) -> Decimal:
+    async def daily_loss(self, value: Decimal) -> Decimal:
         name, day = self.state.key("day_value"), utc_day()
 
-        def body(pipe: Any) -> Decimal:
-            seen = pipe.hget(name, day)
+        async def body(pipe: Any) -> Decimal:
+            seen = await pipe.hget(name, day)
             high = value if seen is None else max(Decimal(seen), value)
             pipe.multi()
             pipe.hset(name, day, format(high, "f"))
             pipe.expire(name, 3 * 86400)
             return max(high - value, Decimal(0))
 
-        return self.state.transaction([name], body)
+        return await self.state.transaction([name], body)
 
-    def calls_in_window(self, key: str, seconds: float) -> int:
+    async def calls_in_window(self, key: str, seconds: float) -> int:
         """Read only (the console): calls counted against rate-limit `key` lately."""
         name = self.state.key(f"calls:{key}")
 
-        def body(pipe: Any) -> int:
-            count = int(pipe.zcount(name, f"({time.time() - seconds}", "+inf"))
+        async def body(pipe: Any) -> int:
+            count = int(await pipe.zcount(name, f"({time.time() - seconds}", "+inf"))
             pipe.multi()
             return count
 
-        return self.state.transaction([name], body)
+        return await self.state.transaction([name], body)
 
-    def day_high(self) -> Decimal | None:
+    async def day_high(self) -> Decimal | None:
         """Read only (the console): today's high-water mark of the account's value."""
         name, day = self.state.key("day_value"), utc_day()
 
-        def body(pipe: Any) -> Decimal | None:
-            seen = pipe.hget(name, day)
+        async def body(pipe: Any) -> Decimal | None:
+            seen = await pipe.hget(name, day)
             pipe.multi()
             return None if seen is None else Decimal(seen)
 
-        return self.state.transaction([name], body)
+        return await self.state.transaction([name], body)
 
-    def restart_loss_count(self) -> None:
+    async def restart_loss_count(self) -> None:
         name, day = self.state.key("day_value"), utc_day()
 
-        def body(pipe: Any) -> None:
+        async def body(pipe: Any) -> None:
             pipe.multi()
             pipe.hdel(name, day)
 
-        self.state.transaction([name], body)
+        await self.state.transaction([name], body)
 
     def close(self) -> None:
-        """The pool is the shared state's; closed with it."""
+        """The client is the shared state's; closed with it."""
 
 
 class RedisApprovalQueue:
@@ -418,17 +491,17 @@ class RedisApprovalQueue:
         self.state = state
         self.name = state.account_ns + "approvals"
 
-    def _load(self, pipe: Any) -> dict[str, Request]:
-        return {k: Request(**json.loads(v)) for k, v in pipe.hgetall(self.name).items()}
+    async def _load(self, pipe: Any) -> dict[str, Request]:
+        return {k: Request(**json.loads(v)) for k, v in (await pipe.hgetall(self.name)).items()}
 
     def _put(self, pipe: Any, request: Request) -> None:
         pipe.hset(self.name, request.id, json.dumps(asdict(request)))
 
-    def file(self, digest: str, tool: str, summary: str, timeout: float, pid: int) -> str:
+    async def file(self, digest: str, tool: str, summary: str, expires_in: float, pid: int) -> str:
         now = time.time()
 
-        def body(pipe: Any) -> str:
-            rows = self._load(pipe)
+        async def body(pipe: Any) -> str:
+            rows = await self._load(pipe)
             old = [k for k, r in rows.items() if r.expires < now - _KEEP_S]
             ident = secrets.token_hex(3)
             while ident in rows:
@@ -436,31 +509,31 @@ class RedisApprovalQueue:
             pipe.multi()
             if old:
                 pipe.hdel(self.name, *old)
-            request = Request(ident, digest, tool, summary, now, now + timeout, "pending", "")
+            request = Request(ident, digest, tool, summary, now, now + expires_in, "pending", "")
             self._put(pipe, request)
             return ident
 
-        return self.state.transaction([self.name], body)
+        return await self.state.transaction([self.name], body)
 
-    def listing(self, everything: bool = False) -> list[Request]:
+    async def listing(self, everything: bool = False) -> list[Request]:
         now = time.time()
 
-        def body(pipe: Any) -> list[Request]:
-            rows = sorted(self._load(pipe).values(), key=lambda r: r.created)
+        async def body(pipe: Any) -> list[Request]:
+            rows = sorted((await self._load(pipe)).values(), key=lambda r: r.created)
             pipe.multi()
             return rows
 
-        found = self.state.transaction([self.name], body)
+        found = await self.state.transaction([self.name], body)
         if everything:
             return found
         return [r for r in found if r.status == "pending" and not r.expired(now)]
 
-    def decide(self, ident: str, approve: bool, reason: str = "") -> Request:
+    async def decide(self, ident: str, approve: bool, reason: str = "") -> Request:
         ident = ident.strip().lower()
         now = time.time()
 
-        def body(pipe: Any) -> Request | ApprovalError:
-            raw = pipe.hget(self.name, ident)
+        async def body(pipe: Any) -> Request | ApprovalError:
+            raw = await pipe.hget(self.name, ident)
             pipe.multi()
             if raw is None:
                 return ApprovalError(
@@ -477,16 +550,16 @@ class RedisApprovalQueue:
             self._put(pipe, decided)
             return decided
 
-        result = self.state.transaction([self.name], body)
+        result = await self.state.transaction([self.name], body)
         if isinstance(result, ApprovalError):
             raise result
         return result
 
-    def settle(self, ident: str, digest: str) -> Request | None:
+    async def settle(self, ident: str, digest: str) -> Request | None:
         now = time.time()
 
-        def body(pipe: Any) -> Request | None:
-            raw = pipe.hget(self.name, ident)
+        async def body(pipe: Any) -> Request | None:
+            raw = await pipe.hget(self.name, ident)
             pipe.multi()
             request = Request(**json.loads(raw)) if raw is not None else None
             if request is None or request.digest != digest:
@@ -500,11 +573,11 @@ class RedisApprovalQueue:
             self._put(pipe, replace(request, status="used"))
             return request
 
-        return self.state.transaction([self.name], body)
+        return await self.state.transaction([self.name], body)
 
-    def withdraw(self, ident: str) -> None:
-        def body(pipe: Any) -> None:
-            raw = pipe.hget(self.name, ident)
+    async def withdraw(self, ident: str) -> None:
+        async def body(pipe: Any) -> None:
+            raw = await pipe.hget(self.name, ident)
             pipe.multi()
             if raw is None:
                 return
@@ -512,10 +585,10 @@ class RedisApprovalQueue:
             if request.status in ("pending", "approved"):
                 self._put(pipe, replace(request, status="expired"))
 
-        self.state.transaction([self.name], body)
+        await self.state.transaction([self.name], body)
 
     def close(self) -> None:
-        """The pool is the shared state's; closed with it."""
+        """The client is the shared state's; closed with it."""
 
 
 def open_shared(
@@ -525,7 +598,9 @@ def open_shared(
     host, and remembered in the state dir (`shared-state.json`); when this host has used it
     before and the marker is gone, nothing is written: the Redis lost its data, and every
     call that needs it is refused until `binance-mcp state reset`. Unreachable at start, the
-    server still starts and denies trading until Redis answers (fail closed)."""
+    server still starts and denies trading until Redis answers (fail closed). The check runs
+    in a loop of its own (`RedisState.blocking`): the server's loop opens its own connections
+    at its first call."""
     state = RedisState(url, account=account, venue=venue, timeout=timeout)
     record = state_dir / "shared-state.json"
     try:
@@ -533,10 +608,14 @@ def open_shared(
     except (OSError, ValueError):
         seen = {}
     used_before = bool(seen.get(state.account_ns))
-    try:
+
+    async def check(shared: RedisState) -> bool:
         if not used_before:
-            state.initialise()
-        if state.has_data():
+            await shared.initialise()
+        return await shared.has_data()
+
+    try:
+        if state.blocking(check):
             state_dir.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps({**seen, state.account_ns: True}), encoding="utf-8")
     except StateUnavailable:

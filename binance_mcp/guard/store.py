@@ -124,16 +124,27 @@ class BudgetHit:
 
 class CounterStore(Protocol):
     """Where the counters and budgets shared by servers live: `StateStore` (SQLite in the state
-    dir) or `RedisCounterStore` (guard/redis_state.py). Every method may raise
-    `StateUnavailable`; each check-and-record is atomic across every server sharing it."""
+    dir, through `InlineStore`) or `RedisCounterStore` (guard/redis_state.py). Every awaited
+    method may raise `StateUnavailable`; each check-and-record is atomic across every server
+    sharing it."""
+
+    async def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None: ...
+    async def reserve(self, slot: OrderSlot) -> str | BudgetHit: ...
+    async def settle(self, ident: str, placed: bool) -> None: ...
+    async def used_today(self) -> Decimal: ...
+    async def daily_loss(self, value: Decimal) -> Decimal: ...
+    async def restart_loss_count(self) -> None: ...
+    async def calls_in_window(self, key: str, seconds: float) -> int: ...
+    async def day_high(self) -> Decimal | None: ...
+    def close(self) -> None: ...
+
+
+class SyncCounters(Protocol):
+    """Counters answered in this process or on this machine, without waiting on a network:
+    `MemoryCounters`, `StateStore`."""
 
     def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None: ...
     def reserve(self, slot: OrderSlot) -> str | BudgetHit: ...
-    def settle(self, ident: str, placed: bool) -> None: ...
-    def used_today(self) -> Decimal: ...
-    def daily_loss(self, value: Decimal) -> Decimal: ...
-    def restart_loss_count(self) -> None: ...
-    def close(self) -> None: ...
 
 
 def utc_day(at: float | None = None) -> str:
@@ -449,3 +460,49 @@ class MemoryCounters:
         ident = uuid.uuid4().hex
         self.reserved[ident] = slot.notional
         return ident
+
+
+class Inline:
+    """Synchronous counters (`MemoryCounters`, `StateStore`) behind the awaited protocol the
+    guard counts through (guard/counting.py `Counters`). They answer from memory or the state
+    dir's SQLite file in microseconds to a millisecond, so they run inline on the event loop,
+    as before Redis could be the store."""
+
+    def __init__(self, counters: SyncCounters) -> None:
+        self.counters = counters
+
+    async def take_calls(self, limits: Sequence[tuple[str, RateLimit]]) -> RateHit | None:
+        return self.counters.take_calls(limits)
+
+    async def reserve(self, slot: OrderSlot) -> str | BudgetHit:
+        return self.counters.reserve(slot)
+
+
+class InlineStore(Inline):
+    """`StateStore` as a `CounterStore`: the CLI, the console and tests call the store itself,
+    the guard awaits it through this."""
+
+    def __init__(self, store: StateStore) -> None:
+        super().__init__(store)
+        self.store = store
+
+    async def settle(self, ident: str, placed: bool) -> None:
+        self.store.settle(ident, placed)
+
+    async def used_today(self) -> Decimal:
+        return self.store.used_today()
+
+    async def daily_loss(self, value: Decimal) -> Decimal:
+        return self.store.daily_loss(value)
+
+    async def restart_loss_count(self) -> None:
+        self.store.restart_loss_count()
+
+    async def calls_in_window(self, key: str, seconds: float) -> int:
+        return self.store.calls_in_window(key, seconds)
+
+    async def day_high(self) -> Decimal | None:
+        return self.store.day_high()
+
+    def close(self) -> None:
+        self.store.close()

@@ -111,7 +111,7 @@ async def wait_in_queue(
     console's Approve/Deny when one runs at `console` (its URL, named to the person).
     `on_filed(id)` runs beside the wait once the request is filed (pointing the person to it)."""
     try:
-        ident = queue.file(digest, tool, text, expires_in, os.getpid())
+        ident = await queue.file(digest, tool, text, expires_in, os.getpid())
     except StateUnavailable as exc:
         return Verdict(False, "unavailable", f"the approvals queue is unavailable: {exc}")
     where = f" or answer in the console at {console}" if console else ""
@@ -131,7 +131,7 @@ async def wait_in_queue(
         nonlocal last_report
         while True:
             try:
-                request = queue.settle(ident, digest)
+                request = await queue.settle(ident, digest)
             except StateUnavailable as exc:
                 return Verdict(False, "unavailable", f"the approvals queue failed: {exc}")
             if request is not None:
@@ -155,7 +155,8 @@ async def wait_in_queue(
             beside.cancel_scope.cancel()
         return verdict
     except BaseException:
-        # Cancelled by the client: nobody may approve the request any more.
-        with contextlib.suppress(StateUnavailable):
-            queue.withdraw(ident)
+        # Cancelled by the client: nobody may approve the request any more. Shielded, so the
+        # cancellation does not stop the withdrawal itself.
+        with anyio.CancelScope(shield=True), contextlib.suppress(StateUnavailable):
+            await queue.withdraw(ident)
         raise

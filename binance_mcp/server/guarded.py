@@ -113,7 +113,7 @@ class McpApprovals:
             return
         if result.action != "accept":
             with contextlib.suppress(ApprovalError, StateUnavailable):
-                self.guard.queue.decide(ident, False, f"{result.action} in the client")
+                await self.guard.queue.decide(ident, False, f"{result.action} in the client")
 
 
 def guarded(tool: ToolDef, *, asks: bool = True) -> ToolFn:

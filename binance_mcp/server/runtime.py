@@ -84,7 +84,7 @@ class Runtime:
             raise VenueUnavailable(f"the paper exchange failed to start: {exc}") from None
 
     async def aclose(self) -> None:
-        self.guard.close()
+        await self.guard.aclose()
         if self._exchange is not None:
             await self._exchange.close()
             self._exchange = None

@@ -242,9 +242,9 @@ async def binance_account_status(ctx: Ctx) -> AccountStatus:
         policy=guard.policy.describe(),
         policyMode=guard.policy.current().mode,
         policyError=guard.policy.error,
-        halted=guard.halted(),
+        halted=await guard.halted(),
         keyWarnings=list(runtime.key_warnings),
-        trading=guard.trading().why(),
+        trading=(await guard.trading()).why(),
     )
 
 
