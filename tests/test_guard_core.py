@@ -1942,8 +1942,11 @@ def test_account_figures_that_cannot_be_had_name_their_fact() -> None:
     ],
 )
 def test_reads_of_every_symbol_come_first(tool: str, needed: set[str], first: str) -> None:
-    """So that the order's own price is taken from them (exchange/client.py SHARED_READS)."""
+    """So that the order's own price is taken from them (exchange/client.py SHARED_READS). A
+    futures LIMIT BUY's value needs no price: without the read first, the positions come first."""
     buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": Decimal("0.1")}
+    if tool == FUTURES:
+        buy |= {"type": "LIMIT", "price": Decimal(39000), "timeInForce": "GTC"}
     exchange = Account(mark="40000", price="40000")
     derived(tool, buy, needed, exchange)
     assert exchange.asked[0] == first
@@ -1954,3 +1957,26 @@ def test_a_read_of_every_symbol_that_fails_is_left_to_the_figure() -> None:
     broken = Account(broken={"get_all_tickers"})
     facts = derived(SPOT, buy, {"daily_loss"}, broken)
     assert facts["account_value"].fact == "daily_loss"
+
+
+def test_the_guard_reads_the_sqlite_store_as_the_console_does(tmp_path: Path) -> None:
+    """`InlineStore`: what the guard awaits is what the store itself answers."""
+    from binance_mcp.guard.store import InlineStore
+
+    store = StateStore(tmp_path, "paper")
+    inline = InlineStore(store)
+    slot = OrderSlot("spot", Decimal(40), Decimal(100), None, None, None)
+
+    async def run() -> None:
+        assert await inline.used_today() == 0
+        assert isinstance(await inline.reserve(slot), str)
+        assert await inline.used_today() == store.used_today() == Decimal(40)
+        minute = RateLimit(count=5, seconds=60, text="5/minute")
+        assert await inline.take_calls([("tool:binance_spot_price", minute)]) is None
+        assert await inline.calls_in_window("tool:binance_spot_price", 60) == 1
+        assert await inline.day_high() is None
+        assert await inline.daily_loss(Decimal(1000)) == 0
+        assert await inline.day_high() == store.day_high() == Decimal(1000)
+
+    anyio.run(run)
+    inline.close()
