@@ -42,11 +42,11 @@ class Exchange:
     """`binance-mcp paper` in a process of its own, so the client's work never shares its
     interpreter."""
 
-    def __init__(self, state: Path) -> None:
+    def __init__(self, state: Path, limits: str = "off") -> None:
         env = {**os.environ, "BINANCE_API_KEY": KEY, "BINANCE_API_SECRET": SECRET}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "binance_mcp", "paper", "--state-dir", str(state),
-             "--port", "0", "--walk-interval", "0", "--limits", "off"],
+             "--port", "0", "--walk-interval", "0", "--limits", limits],
             cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -25,6 +25,7 @@ BENCHES: Final = (
     "context",
     "call_overhead",
     "throughput",
+    "transports",
     "paper_exchange",
     "shared_state",
 )

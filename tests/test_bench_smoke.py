@@ -18,7 +18,8 @@ from tests.system_deps import ensure
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHES = [
-    "startup", "guard", "context", "call_overhead", "throughput", "paper_exchange", "shared_state",
+    "startup", "guard", "context", "call_overhead", "throughput", "transports", "paper_exchange",
+    "shared_state",
 ]  # fmt: skip
 # What each one prints among its figures, whatever the numbers.
 FIGURES = {
@@ -27,6 +28,7 @@ FIGURES = {
     "context": ["legacy (2025-11-25)", "default (2026-07-28)", "largest 5 tools"],
     "call_overhead": ["direct python-binance", "binance-mcp, legacy", "p90", "audit log"],
     "throughput": ["calls/s", "lag max", "full GCs", "event loop blocked"],
+    "transports": ["stdio", "http", "SDK floor", "server CPU/call", "ours/floor"],
     "paper_exchange": ["1–1000", "p99", "price read (GET)", "MARKET order (POST)", "32 clients"],
     "shared_state": ["sqlite", "redis", "8 processes", "added latency of Redis over SQLite"],
 }

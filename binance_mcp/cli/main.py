@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import math
 import os
@@ -590,6 +589,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
         check_bind(http, os.environ)
     from binance_mcp.guard.policy import PolicyError
+    from binance_mcp.server import heap
     from binance_mcp.server.app import build_server
 
     try:
@@ -601,9 +601,10 @@ def _run_serve(args: argparse.Namespace) -> int:
         return _serve_http(server, http, settings.state_dir)
     stopper = _GracefulStop()
     # Everything built so far lives as long as the process: moved out of the collector's way,
-    # full collections stop pausing the event loop for tens of milliseconds. No collection
-    # first: start-up leaves a few dozen unreachable objects, and finding them costs ~30 ms.
-    gc.freeze()
+    # full collections stop pausing the event loop for tens of milliseconds (and so does what
+    # the first calls build: server/heap.py). No collection first: start-up leaves a few dozen
+    # unreachable objects, and finding them costs ~30 ms.
+    heap.freeze()
     try:
         server.run()
     except KeyboardInterrupt:
@@ -643,10 +644,11 @@ def _http_options(args: argparse.Namespace) -> Any:
 def _serve_http(server: Any, options: Any, state_dir: Path) -> int:
     import anyio
 
+    from binance_mcp.server import heap
     from binance_mcp.server.http import resolve_token, serve
 
     token = resolve_token(os.environ, state_dir)
-    gc.freeze()  # as for stdio: start-up objects live as long as the process
+    heap.freeze()  # as for stdio: start-up objects live as long as the process
     try:
         stopped = anyio.run(serve, server, options, token)
     except BaseException as exc:

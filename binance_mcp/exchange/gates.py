@@ -122,23 +122,26 @@ class HostGates:
         await self.sleep(wait)
 
     def _wait(self, host: HostState, now: float) -> tuple[float, str]:
-        waits = [(0.0, "")]
+        # Runs before every request: the texts are built only when there is a wait to explain.
+        wait, why = 0.0, ""
         if host.cool_until > now:
-            waits.append(
-                (host.cool_until - now, f"the {self.venue} venue answered 429 (too many requests)")
-            )
+            wait = host.cool_until - now
+            why = f"the {self.venue} venue answered 429 (too many requests)"
         server_ms = now * 1000 + self.offset_ms
         if host.minute == int(server_ms // 60_000) and host.limit > 0:
             share = host.used / host.limit
-            why = (
-                f"request weight on the {self.venue} venue's {host.label} is at {host.used} of "
-                f"{host.limit} this minute"
-            )
-            if share >= STOP_AT:
-                waits.append(((60_000 - server_ms % 60_000) / 1000 + 0.1, why))
-            elif share >= SLOW_AT:
-                waits.append((MAX_PACE * (share - SLOW_AT) / (STOP_AT - SLOW_AT), why))
-        return max(waits)
+            if share >= SLOW_AT:
+                if share >= STOP_AT:
+                    pace = (60_000 - server_ms % 60_000) / 1000 + 0.1
+                else:
+                    pace = MAX_PACE * (share - SLOW_AT) / (STOP_AT - SLOW_AT)
+                if pace > wait:
+                    wait = pace
+                    why = (
+                        f"request weight on the {self.venue} venue's {host.label} is at "
+                        f"{host.used} of {host.limit} this minute"
+                    )
+        return wait, why
 
     def banned(self, host: HostState) -> HostBanned:
         left = max(0.0, host.banned_until - self.clock())

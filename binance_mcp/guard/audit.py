@@ -12,13 +12,13 @@ rotate, and a process whose file was rotated away by another reopens before writ
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -55,6 +55,10 @@ TRADING_ARGS: Final = (
 )
 
 
+# `json.dumps(..., default=str)` with the same output, without building an encoder per call.
+_JSON: Final = json.JSONEncoder(default=str)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
@@ -68,7 +72,7 @@ def utc_now() -> str:
 
 def digest(args: dict[str, Any]) -> str:
     """A stable digest of the normalised arguments (binds approvals and audit lines to a call)."""
-    canonical = json.dumps({k: _plain(v) for k, v in sorted(args.items())}, default=str)
+    canonical = _JSON.encode({k: _plain(v) for k, v in sorted(args.items())})
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
@@ -115,10 +119,14 @@ class AuditLog:
         self.max_bytes = max_bytes
         self.keep = keep
         self._fd: int | None = None
+        # (st_dev, st_ino) of the file `_fd` writes to: the one at the path, unless rotated away.
+        self._identity: tuple[int, int] | None = None
         self._lock_fd: int | None = None
         # flock excludes other open files, not other threads using the same one.
         self._lock = threading.Lock()
         self._rotation_failing = False
+        # Lines waiting for the end of the event loop's turn (`append`).
+        self._batch: _Batch | None = None
 
     def _open(self) -> int:
         if self._lock_fd is None:
@@ -126,7 +134,13 @@ class AuditLog:
             self._lock_fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, _FILE_MODE)
         if self._fd is None:
             # O_APPEND: each line is one write() at the end of the file, whoever else appends.
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
+            try:
+                own = os.fstat(fd)
+            except OSError:
+                os.close(fd)
+                raise
+            self._fd, self._identity = fd, (own.st_dev, own.st_ino)
         return self._fd
 
     def problem(self) -> str | None:
@@ -143,52 +157,79 @@ class AuditLog:
         return None
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps({k: _plain(v) for k, v in record.items()}, default=str) + "\n"
-        data = line.encode("utf-8")
+        self._append_now(_line(record))
+
+    async def append(self, record: dict[str, Any]) -> None:
+        """`write`, for a caller that can wait for the end of the event loop's turn: the lines
+        of the calls that end in the same turn go out together, under one lock and in one
+        write (the lock, the check for a rotation and the write are four system calls, and
+        with many calls in flight several end in each turn). Returns once the line is in the
+        file; raises `OSError` as `write` does, for each line of the batch."""
+        batch = self._batch
+        if batch is None:
+            loop = asyncio.get_running_loop()
+            batch = self._batch = _Batch(loop.create_future())
+            loop.call_soon(self._write_batch, batch)
+        batch.lines.append(_line(record))
+        await asyncio.shield(batch.done)
+
+    def _write_batch(self, batch: _Batch) -> None:
+        if self._batch is batch:
+            self._batch = None
+        if batch.done.done():
+            return
+        try:
+            self._append_now(b"".join(batch.lines))
+        except OSError as exc:
+            batch.done.set_exception(exc)
+            batch.done.exception()  # retrieved: a caller that was cancelled meanwhile is gone
+        else:
+            batch.done.set_result(None)
+
+    def _append_now(self, data: bytes) -> None:
         with self._lock:
             self._open()
-            with self._exclusive():
+            # Taken inline: this runs on every call, and a generator-based context manager
+            # costs more than the lock itself.
+            locked = fcntl is not None and self._lock_fd is not None
+            if locked:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # type: ignore[arg-type]
+            try:
                 fd, size = self._current()
                 # An empty file takes the line whatever its size: rotating it would only
                 # shift history out for nothing.
                 if size > 0 and size + len(data) > self.max_bytes:
                     fd = self._rotate(fd)
                 _write_all(fd, data)
+            finally:
+                if locked:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
 
     def close(self) -> None:
+        if self._batch is not None:  # lines still waiting for the end of the turn
+            self._write_batch(self._batch)
         with self._lock:
             for fd in (self._fd, self._lock_fd):
                 if fd is not None:
                     os.close(fd)
             self._fd = self._lock_fd = None
-
-    @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        assert self._lock_fd is not None
-        if fcntl is None:  # pragma: no cover - Windows
-            yield
-            return
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self._identity = None
 
     def _current(self) -> tuple[int, int]:
         """The file now at the log's path and its size, reopened if another process rotated
-        ours away (or someone removed it) since the last write."""
+        ours away (or someone removed it) since the last write. One stat: when the path still
+        names our file, its size is our file's."""
         assert self._fd is not None
-        own = os.fstat(self._fd)
         try:
             named = os.stat(self.path)
         except FileNotFoundError:
             named = None
-        if named is None or (named.st_dev, named.st_ino) != (own.st_dev, own.st_ino):
-            os.close(self._fd)
-            self._fd = None
-            own = os.fstat(self._open())
-        assert self._fd is not None
-        return self._fd, own.st_size
+        if named is not None and (named.st_dev, named.st_ino) == self._identity:
+            return self._fd, named.st_size
+        os.close(self._fd)
+        self._fd = self._identity = None
+        fd = self._open()
+        return fd, os.fstat(fd).st_size
 
     def _rotate(self, fd: int) -> int:
         """Shift the files up by one and start a new log; the descriptor to write to. Called
@@ -210,7 +251,7 @@ class AuditLog:
             log.warning("audit log %s rotated again", self.path)
         self._rotation_failing = False
         os.close(fd)
-        self._fd = None
+        self._fd = self._identity = None
         return self._open()
 
     def _shift(self) -> None:
@@ -232,6 +273,18 @@ class AuditLog:
                 os.replace(old, rotated_path(self.path, number + 1))
         # Last: until this rename, the file being written is still the log.
         os.replace(self.path, rotated_path(self.path, 1))
+
+
+@dataclass
+class _Batch:
+    done: asyncio.Future[None]
+    lines: list[bytes] = field(default_factory=list)
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    # `_plain` inlined: a function call per field adds up on every call.
+    plain = {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in record.items()}
+    return (_JSON.encode(plain) + "\n").encode("utf-8")
 
 
 def _write_all(fd: int, data: bytes) -> None:

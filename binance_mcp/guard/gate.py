@@ -48,6 +48,7 @@ from binance_mcp.guard.engine import (
     only_shrinks,
 )
 from binance_mcp.guard.facts import base_facts, derive
+from binance_mcp.guard.file_system import is_local
 from binance_mcp.guard.policy import DEFAULT_POLICY, Policy, PolicyError, RateLimit, load_policy
 from binance_mcp.guard.store import (
     BudgetHit,
@@ -83,6 +84,10 @@ log = logging.getLogger(__name__)
 CALLER: ContextVar[str | None] = ContextVar("caller", default=None)
 
 
+# The policy the server looked at for the call in progress (server/app.py sets it around the
+# call), which the guard's first look in that call takes: one look at the file per call.
+LOOKED: ContextVar[Policy | None] = ContextVar("binance_mcp_policy_looked", default=None)
+
 # A policy file's status is trusted to tell an edit only once its last change is this old: no
 # file system's timestamps are coarser (FAT's mtime: 2 s).
 SETTLED_S: Final = 3.0
@@ -98,8 +103,9 @@ class PolicyHolder:
     is configured. The file is looked at on every call and reloaded whenever its content
     differs — not its timestamp or size, which an editor or a swap can leave unchanged.
 
-    Looking costs one open and fstat (~4 µs, and an open revalidates a network file system's
-    cache where a stat may not). The content is read again (~13 µs) whenever the file's
+    Looking costs one stat on a local file system, an open and fstat elsewhere (an open
+    revalidates a network file system's cache where a stat may not: guard/file_system.py). The
+    content is read again whenever the file's
     identity, size, mtime or ctime differ from the last read's, or that read came less than
     `SETTLED_S` after the file's last change: timestamps are coarse (a clock tick; 2 s on FAT),
     so a second same-size write in the same tick would leave them all unchanged, but only
@@ -112,6 +118,7 @@ class PolicyHolder:
         self._content: bytes | None = None
         # The status the content was last read with, once it is old enough to be trusted.
         self._settled: tuple[int, ...] | None = None
+        self._stat_only = path is not None and is_local(path)
         if path is None:
             self.policy = DEFAULT_POLICY
         else:
@@ -123,6 +130,14 @@ class PolicyHolder:
         """The file's content (None: unreadable), and False when its status is `known`, in
         which case the content is not read (and returned as None)."""
         assert self.path is not None
+        if known is not None and self._stat_only:
+            try:
+                st = os.stat(self.path)
+            except OSError:
+                pass  # opened below, which tells what is wrong
+            else:
+                if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == known:
+                    return None, False
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -148,6 +163,14 @@ class PolicyHolder:
     def current(self) -> Policy:
         if self.path is None:
             return self.policy
+        looked = LOOKED.get()
+        if looked is not None:
+            # The server looked for this call a moment ago: the guard's first look takes that
+            # answer, unless another call has reloaded the file since. Once: a later look in
+            # the same call (after an approval wait) reads the file again.
+            LOOKED.set(None)
+            if looked is self.policy:
+                return looked
         content, read = self._read(self._settled)
         if read and content != self._content:
             self._content = content
@@ -498,7 +521,7 @@ class Guard:
             await counters.settle(placed=action != "dry_run" and exc.uncertain)
             record["outcome"] = str(exc)[:300]
             record["end"] = exc.end if isinstance(exc, Refused) else "failed"
-            self._finish(record, started)
+            await self._finish_soon(record, started)
             raise
         except Exception as exc:
             log.exception("%s failed unexpectedly", tool.name)
@@ -533,7 +556,7 @@ class Guard:
         for key in ("orderId", "algoId", "clientOrderId"):
             if order is not None and getattr(order, key, None) is not None:
                 record[key] = getattr(order, key)
-        self._finish(record, started)
+        await self._finish_soon(record, started)
         return result
 
     def refused_before(
@@ -598,16 +621,38 @@ class Guard:
         return await approvals.verdict(self._call_digest(tool, args), tool.name, question)
 
     def _finish(self, record: dict[str, Any], started: float) -> None:
+        self._stamp(record, started)
+        try:
+            self.audit.write(record)
+        except OSError as exc:
+            self._unwritten(record, exc)
+        self._observe(record)
+
+    async def _finish_soon(self, record: dict[str, Any], started: float) -> None:
+        """`_finish` for a call that ends as decided: its line may share one write with the
+        lines of other calls ending in the same turn of the event loop (audit.py `append`),
+        and is in the log before the call returns."""
+        self._stamp(record, started)
+        try:
+            await self.audit.append(record)
+        except OSError as exc:
+            self._unwritten(record, exc)
+        finally:
+            # Also when the wait is cancelled: the line is written all the same.
+            self._observe(record)
+
+    def _stamp(self, record: dict[str, Any], started: float) -> None:
         caller = CALLER.get()
         if caller is not None and "tool" in record:
             record["client"] = caller
         record["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
-        try:
-            self.audit.write(record)
-        except OSError as exc:
-            # The call has happened: its result must reach the agent (an error would invite
-            # a second order). The record goes to stderr instead.
-            log.error("audit log %s not written (%s): %s", self.audit.path, exc, record)
+
+    def _unwritten(self, record: dict[str, Any], exc: OSError) -> None:
+        # The call has happened: its result must reach the agent (an error would invite a
+        # second order). The record goes to stderr instead.
+        log.error("audit log %s not written (%s): %s", self.audit.path, exc, record)
+
+    def _observe(self, record: dict[str, Any]) -> None:
         # The server's per-call log line and log notifications come from this same record.
         for observe in self.observers:
             try:

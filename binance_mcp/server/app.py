@@ -24,13 +24,16 @@ from binance_mcp.config import Settings
 from binance_mcp.exchange.client import SHARED_READS
 from binance_mcp.exchange.venues import Endpoints
 from binance_mcp.guard.engine import may_need_approval
-from binance_mcp.guard.gate import CALLER, Guard, PolicyHolder
-from binance_mcp.server import call_log
+from binance_mcp.guard.gate import CALLER, LOOKED, Guard, PolicyHolder
+from binance_mcp.guard.policy import Policy
+from binance_mcp.server import call_log, heap
 from binance_mcp.server.guarded import REACHED_GUARD, build_guarded
 from binance_mcp.server.intake import oversized, refusal, screened_lines, unknown_arguments
+from binance_mcp.server.pipes import stdio_pipes
 from binance_mcp.server.runtime import PaperStarter, Runtime
 from binance_mcp.tools import tool_def
 from binance_mcp.tools.catalogue import catalogue, listed
+from binance_mcp.tools.declare import CALL_RUNTIME
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +74,20 @@ class BinanceServer(MCPServer[Runtime]):
     async def list_tools(self) -> list[MCPTool]:
         return list(self._listed)
 
-    def built_tool(self, name: str) -> Tool | None:
+    def built_tool(self, name: str, policy: Policy | None = None) -> Tool | None:
         if name not in self._offered:
             return None
         entry = catalogue()[name]
         # An edited policy file is read here already, so the first call after an edit that
         # brings in approval is asked at once.
-        policy = self._policy.current()
+        if policy is None:
+            policy = self._policy.current()
         asks = policy.mode == "enforce" and may_need_approval(policy, name, entry.risk)
         built = self._built.get((name, asks))
         if built is None:
             built = build_guarded(tool_def(name, entry.area), asks=asks)
             self._built[name, asks] = built
+            heap.grown()  # the tool's models and schemas, for the whole run
             if (built.parameters, built.output_schema) != (
                 entry.listed.input_schema,
                 entry.listed.output_schema,
@@ -100,23 +105,27 @@ class BinanceServer(MCPServer[Runtime]):
         self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
         events: list[dict[str, Any]] = []
-        caller = CALLER.set(call_log.caller_of(context))
+        request = call_log.request_of(context)
+        caller = CALLER.set(call_log.caller_of(request))
         pending = call_log.PENDING.set(events)
+        runtime = CALL_RUNTIME.set(getattr(request, "lifespan_context", None))
         try:
             result = await self._call_tool(name, arguments, context)
         except ToolError:
-            await call_log.tell(context, events)
+            await call_log.tell(request, events)
             raise
         finally:
+            CALL_RUNTIME.reset(runtime)
             call_log.PENDING.reset(pending)
             CALLER.reset(caller)
-        await call_log.tell(context, events)
+        await call_log.tell(request, events)
         return result
 
     async def _call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None
     ) -> CallToolResult | InputRequiredResult:
-        tool = self.built_tool(name)
+        policy = self._policy.current()
+        tool = self.built_tool(name, policy)
         if tool is None:
             problem = f"Unknown tool: {name[:64]}"
             self._guard.refused_before(name, None, arguments, problem, "refused")
@@ -136,6 +145,10 @@ class BinanceServer(MCPServer[Runtime]):
         # tool body value the same order at the same price (exchange.SHARED_READS).
         token = SHARED_READS.set({})
         reached = REACHED_GUARD.set([])
+        # The guard decides on the policy just looked at, rather than looking again; not after
+        # an approval resolver, which may wait for a person while the file is edited.
+        asks = policy.mode == "enforce" and may_need_approval(policy, name, entry.risk)
+        looked = LOOKED.set(None if asks else policy)
         try:
             result: CallToolResult | InputRequiredResult = await tool.run(
                 arguments, context or Context(mcp_server=self), convert_result=True
@@ -156,21 +169,32 @@ class BinanceServer(MCPServer[Runtime]):
             self._guard.refused_before(name, entry.risk, arguments, str(exc), "invalid")
             raise
         finally:
+            LOOKED.reset(looked)
             REACHED_GUARD.reset(reached)
             SHARED_READS.reset(token)
         return result
 
     async def run_stdio_async(self) -> None:
         """As the SDK serves stdio, with each line screened first (server/intake.py): a request
-        the SDK's parser would drop unanswered is answered with the reason instead."""
-        wire = anyio.wrap_file(
-            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-        )
-        stdin = cast("anyio.AsyncFile[str]", _Lines(screened_lines(wire.__aiter__())))
-        async with stdio_server(stdin=stdin) as (read_stream, write_stream):
-            await self._lowlevel_server.run(
-                read_stream, write_stream, self._lowlevel_server.create_initialization_options()
-            )
+        the SDK's parser would drop unanswered is answered with the reason instead. Pipes, as
+        MCP hosts connect them, are read and written by the event loop (server/pipes.py)."""
+        async with stdio_pipes() as pipes:
+            stdout: anyio.AsyncFile[str] | None = None
+            if pipes is None:
+                wire = anyio.wrap_file(
+                    io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+                )
+                lines = wire.__aiter__()
+            else:
+                lines, writer = pipes
+                stdout = cast("anyio.AsyncFile[str]", writer)
+            stdin = cast("anyio.AsyncFile[str]", _Lines(screened_lines(lines)))
+            async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
+                await self._lowlevel_server.run(
+                    read_stream,
+                    write_stream,
+                    self._lowlevel_server.create_initialization_options(),
+                )
 
 
 class _Lines:

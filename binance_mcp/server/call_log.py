@@ -20,9 +20,11 @@ from typing import Any, Final
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import EmptyResult, LoggingLevel, SetLevelRequestParams
 
+from binance_mcp.logs import info_line
+
 log = logging.getLogger("binance_mcp.calls")
 
-# The events of the call in progress, sent to its client when the call ends.
+# The audit records of the call in progress, sent to its client when the call ends.
 PENDING: ContextVar[list[dict[str, Any]] | None] = ContextVar("call_events", default=None)
 
 # The MCP levels in order (RFC 5424 names).
@@ -102,31 +104,34 @@ def line(shown: dict[str, Any]) -> str:
 def observe(record: dict[str, Any]) -> None:
     """The guard's observer: the stderr line now, the notification when the call returns."""
     pending = PENDING.get()
-    logs = log.isEnabledFor(logging.INFO)
-    if not logs and pending is None:
-        return
-    shown = summary(record)
-    if logs:
-        log.info("%s", line(shown))
     if pending is not None:
-        pending.append(shown)
+        # Summarised by `tell` if the client wants it: most clients never ask for one.
+        pending.append(record)
+    if log.isEnabledFor(logging.INFO):
+        info_line(log, line(summary(record)))
 
 
 def wanted(requested: str | None, level: LoggingLevel) -> bool:
     return requested in LEVELS and LEVELS.index(level) >= LEVELS.index(requested)
 
 
-def _session(context: Any) -> Any:
+def request_of(context: Any) -> Any:
+    """The SDK's request context of the call in progress, or None outside a session. Read once
+    per call: through the SDK's `Context` (pydantic private attributes) it costs ~3 µs a time."""
     try:
-        return context.request_context.session
+        return context.request_context
     except (AttributeError, LookupError, ValueError):
         return None  # no request in progress (a call made outside a session)
 
 
-def caller_of(context: Any) -> str | None:
+def _session(request: Any) -> Any:
+    return getattr(request, "session", None)
+
+
+def caller_of(request: Any) -> str | None:
     """The calling client's name from its clientInfo (the handshake's, or on 2026-07-28 the
-    request envelope's when it sent one)."""
-    session = _session(context)
+    request envelope's when it sent one); `request` as `request_of` returns it."""
+    session = _session(request)
     params = getattr(session, "client_params", None)
     info = getattr(params, "client_info", None)
     return client_name(getattr(info, "name", None))
@@ -140,11 +145,12 @@ async def set_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
     return EmptyResult()
 
 
-async def tell(context: Any, events: list[dict[str, Any]]) -> None:
-    """Send a call's events to its client. On 2026-07-28 the SDK delivers only at or above the
-    level the request opted in to (its `_meta`); on 2025-11-25 only once the client has set a
-    level with logging/setLevel, and at or above it. A client that has gone misses them."""
-    session = _session(context) if events else None
+async def tell(request: Any, events: list[dict[str, Any]]) -> None:
+    """Send a call's events to its client (`request` as `request_of` returns it). On
+    2026-07-28 the SDK delivers only at or above the level the request opted in to (its
+    `_meta`); on 2025-11-25 only once the client has set a level with logging/setLevel, and at
+    or above it. A client that has gone misses them."""
+    session = _session(request) if events else None
     if session is None:
         return
     # SDK internals read defensively: without them no notification is sent, nothing breaks.
@@ -152,8 +158,8 @@ async def tell(context: Any, events: list[dict[str, Any]]) -> None:
     modern = getattr(session, "_log_is_request_scoped", False)
     requested = None if connection is None else connection.state.get(LEVEL_KEY)
     allowed: frozenset[str] = getattr(session, "_allowed_log_levels", frozenset())
-    for shown in events:
-        level = level_of(shown) if "tool" in shown else "warning"
+    for record in events:
+        level = level_of(record) if "tool" in record else "warning"
         # Decided here for both eras: no notification is even built for a client that did not
         # ask for this level (the SDK would drop it on 2026-07-28, after the work).
         if (level not in allowed) if modern else not wanted(requested, level):
@@ -161,9 +167,9 @@ async def tell(context: Any, events: list[dict[str, Any]]) -> None:
         try:
             await session.send_log_message(
                 level=level,
-                data=shown,
+                data=summary(record),
                 logger="binance_mcp.calls",
-                related_request_id=context.request_id,
+                related_request_id=request.request_id,
             )
         except Exception as exc:
             log.debug("log notification not sent: %r", exc)

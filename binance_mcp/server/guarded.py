@@ -34,7 +34,7 @@ from binance_mcp.server.approval import (
     can_elicit,
 )
 from binance_mcp.tools import build_tool
-from binance_mcp.tools.declare import ToolDef, ToolFn
+from binance_mcp.tools.declare import CALL_RUNTIME, ToolDef, ToolFn
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,10 @@ def guarded(tool: ToolDef, *, asks: bool = True) -> ToolFn:
     async def call(**kwargs: Any) -> Any:
         ctx: Context[Any, Any] | None = kwargs.pop("ctx", None)
         injected = kwargs.pop("approval", NOT_NEEDED)
-        runtime = ctx.request_context.lifespan_context if ctx is not None else None
+        # The server has it at hand for the call (server/app.py); the SDK's Context is slower.
+        runtime: Any = CALL_RUNTIME.get()  # server/runtime.py's Runtime, with the approver
+        if runtime is None and ctx is not None:
+            runtime = ctx.request_context.lifespan_context
         if runtime is None:
             raise Failed(f"{tool.name} needs the server's runtime")
 
@@ -137,6 +140,7 @@ def guarded(tool: ToolDef, *, asks: bool = True) -> ToolFn:
         reached = REACHED_GUARD.get()
         if reached is not None:
             reached.append(True)
+        token = CALL_RUNTIME.set(runtime)
         try:
             return await runtime.guard.run(
                 spec,
@@ -154,6 +158,8 @@ def guarded(tool: ToolDef, *, asks: bool = True) -> ToolFn:
                 "state of any order with a read tool before retrying",
                 uncertain=True,
             ) from None
+        finally:
+            CALL_RUNTIME.reset(token)
 
     # Annotations evaluated in the tool's own module, where their names live.
     signature = inspect.signature(tool.fn, eval_str=True)

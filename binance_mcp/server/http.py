@@ -143,13 +143,15 @@ class StaticTokenVerifier:
 
     def __init__(self, token: str) -> None:
         self._token = token.encode()
+        # The token is only a door key: who is calling is the MCP client's own name, which
+        # the server reads from the session for the audit line. The same answer for every
+        # request (nothing downstream changes it), not a model built per request.
+        self._access = AccessToken(token="bearer", client_id="bearer", scopes=[])
 
     async def verify_token(self, token: str) -> AccessToken | None:
         if not hmac.compare_digest(token.encode(errors="replace"), self._token):
             return None
-        # The token is only a door key: who is calling is the MCP client's own name, which
-        # the server reads from the session for the audit line.
-        return AccessToken(token="bearer", client_id="bearer", scopes=[])
+        return self._access
 
 
 def security_settings(options: HttpOptions) -> TransportSecuritySettings:

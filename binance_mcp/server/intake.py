@@ -17,6 +17,7 @@ import difflib
 import json
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -36,8 +37,12 @@ REFUSED_KEY: Final = "__binance_mcp_refused__"
 
 def unknown_arguments(tool: str, given: Iterable[str], known: Iterable[str]) -> str | None:
     """Why the call is refused for names the tool does not take, or None."""
-    valid = sorted(known)
-    unknown = [name for name in given if name not in valid]
+    names = list(given)
+    lookup = known if isinstance(known, Mapping | AbstractSet) else frozenset(known)
+    if all(name in lookup for name in names):
+        return None  # every call that is not refused: nothing to sort or suggest
+    valid = sorted(lookup)
+    unknown = [name for name in names if name not in lookup]
     if not unknown:
         return None
     by_lower = {v.lower(): v for v in valid}

@@ -21,6 +21,7 @@ from binance_mcp.exchange.client import Exchange
 from binance_mcp.exchange.errors import ToolFailure
 from binance_mcp.exchange.venues import Endpoints
 from binance_mcp.guard.gate import Guard
+from binance_mcp.server import heap
 from binance_mcp.server.approval import Approver
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Runtime:
                     policy = self.settings.retry
                     client = make_async_client(endpoints, policy)
                     self._exchange = Exchange(endpoints, client, policy=policy)
+                    heap.grown()  # python-binance and its imports, for the whole run
         return self._exchange
 
     async def wait_endpoints(self) -> Endpoints:
@@ -131,6 +133,7 @@ class PaperStarter:
                 SecretStr(config.api_secret),
             )
             log.info("paper exchange listening at %s", self._exchange.base_url)
+            heap.grown()  # the exchange and its imports, for the whole run
             self.future.set_result(endpoints)
         except BaseException as exc:  # handed to the tool that asks for the endpoints
             log.error("paper exchange failed to start: %s", exc)

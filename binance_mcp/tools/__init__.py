@@ -8,8 +8,10 @@ May import: `binance_mcp.guard` (risk classes, the guard's status for binance_ac
 from __future__ import annotations
 
 import typing
+from typing import Any, Final
 
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from pydantic import BaseModel
 
 from binance_mcp.tools.declare import DECLARED, ToolDef, ToolFn
@@ -36,6 +38,26 @@ def tool_def(name: str, area: str) -> ToolDef:
     return next(t for t in DECLARED if t.name == name)
 
 
+# What `json.loads` skips before a value; and the first characters of the only JSON texts the
+# SDK's `pre_parse_json` puts in place of the text: a list, an object, null.
+_JSON_SPACE: Final = " \t\n\r"
+_REPLACED: Final = ("[", "{", "n")
+
+
+class _Arguments(FuncMetadata):
+    """The SDK's argument handling without a failed `json.loads` per text argument on every
+    call: the SDK tries to decode each text given for a parameter not typed plain `str` (some
+    clients send lists as JSON text) and keeps the result only if it is a list, an object or
+    null, so a text that cannot decode to one of those is passed on untouched without trying.
+    Any other text goes through the SDK's own code."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        for value in data.values():
+            if isinstance(value, str) and value.lstrip(_JSON_SPACE)[:1] in _REPLACED:
+                return super().pre_parse_json(data)
+        return data.copy()
+
+
 def build_tool(t: ToolDef, fn: ToolFn) -> Tool:
     """The MCP tool object for `t` calling `fn` (the tool's function, or the server's guarded
     wrapper of it, which keeps its signature), with compacted schemas (tools/schemas.py)."""
@@ -47,6 +69,10 @@ def build_tool(t: ToolDef, fn: ToolFn) -> Tool:
         description=t.description,
         annotations=ANNOTATIONS[t.risk],
         structured_output=False,
+    )
+    sdk = built.fn_metadata
+    built.fn_metadata = _Arguments(
+        **{name: getattr(sdk, name) for name in FuncMetadata.model_fields}
     )
     built.parameters = merge_any_of(compact(built.parameters, optional_is_absent=True))
     # Strict: an argument the tool does not take is refused, never dropped (server/intake.py).

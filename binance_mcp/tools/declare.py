@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -57,5 +58,14 @@ def tool(risk: RiskClass, title: str) -> Callable[[F], F]:
     return declare
 
 
+# The runtime of the call in progress, set by the server's guarded wrapper (server/guarded.py)
+# around the tool's body: through the SDK's `Context` it is ~6 µs a time (pydantic private
+# attributes), and each call needs it more than once.
+CALL_RUNTIME: ContextVar[Runtime | None] = ContextVar("binance_mcp_call_runtime", default=None)
+
+
 async def exchange(ctx: Context[Runtime, Any]) -> Exchange:
-    return await ctx.request_context.lifespan_context.exchange()
+    runtime = CALL_RUNTIME.get()
+    if runtime is None:
+        runtime = ctx.request_context.lifespan_context
+    return await runtime.exchange()
